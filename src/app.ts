@@ -1,0 +1,103 @@
+/**
+ * The composition root: `buildApp(deps)` wires the domain services, the
+ * Fastify plugins, the routes and the error handler. It does not listen;
+ * src/server.ts does. Tests call it directly and use `inject`.
+ *
+ * Request flow: http/ (schemas, authentication, routes, errors) →
+ * domain/ (accounts, sessions, access tokens) → db/ and crypto/.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino, type DestinationStream } from 'pino'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import type { Db } from './db/client.js'
+import type { KeySet } from './crypto/keys.js'
+import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js'
+import { createAccessTokens } from './domain/access-tokens.js'
+import { createAccounts } from './domain/accounts.js'
+import { systemClock, type Clock } from './domain/clock.js'
+import { createSessions } from './domain/sessions.js'
+import { registerErrorHandling } from './http/error-handler.js'
+import { authenticate } from './http/plugins/authenticate.js'
+import { authRoutes } from './http/routes/auth.js'
+import { discoveryRoutes } from './http/routes/discovery.js'
+import { sessionRoutes } from './http/routes/sessions.js'
+import type { Services } from './http/services.js'
+
+export interface AppDeps {
+  config: Config
+  db: Db
+  keys: KeySet
+  /** The key rotated refresh secrets are derived under. */
+  refreshKey: Uint8Array
+  clock?: Clock
+  passwords?: PasswordHasher
+  /** A pino logger; by default one at config.logLevel writing to stdout. */
+  logger?: FastifyBaseLogger
+}
+
+export const BODY_LIMIT = 64 * 1024
+
+/** Never logged: credentials in headers. Bodies are not logged at all. */
+export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
+
+export function createLogger (level: string, destination?: DestinationStream): FastifyBaseLogger {
+  return pino({ level, redact: { paths: LOG_REDACT, censor: '[redacted]' } }, destination)
+}
+
+export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
+  const { config, db, keys, refreshKey } = deps
+  const clock = deps.clock ?? systemClock
+  const passwords = deps.passwords ?? createPasswordHasher(config.passwords.argon2)
+
+  const accessTokens = createAccessTokens(keys, {
+    issuer: config.tokens.issuer,
+    audience: config.tokens.audience,
+    ttl: config.tokens.accessTokenTtl,
+    clockSkew: config.tokens.clockSkew,
+  }, clock)
+  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions })
+  const accounts = createAccounts({ db, passwords, sessions, policy: config.passwords })
+  const services: Services = { accounts, sessions, keys, db }
+
+  const app = Fastify({
+    loggerInstance: deps.logger ?? createLogger(config.logLevel),
+    bodyLimit: BODY_LIMIT,
+    // Fastify also takes a hop count here, which its types leave out.
+    trustProxy: config.trustProxy as boolean | string,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  registerErrorHandling(app)
+  acceptEmptyJsonBodies(app)
+
+  // Tokens must never be cached by browsers or proxies; the JWKS route overrides this.
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+
+  await app.register(authenticate, { sessions })
+  await app.register(authRoutes, { services })
+  await app.register(sessionRoutes, { services })
+  await app.register(discoveryRoutes, { services })
+  return app
+}
+
+/**
+ * Body-less POSTs (logout, revoke-others) sent with `Content-Type:
+ * application/json` are common; treat an empty JSON body as no body rather
+ * than a 400. Non-empty bodies go through Fastify's default parser, which
+ * rejects `__proto__` and `constructor` keys.
+ */
+function acceptEmptyJsonBodies (app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') {
+      done(null, undefined)
+      return
+    }
+    parseJson(request, body as string, done)
+  })
+}

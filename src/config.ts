@@ -1,0 +1,163 @@
+/**
+ * The service's configuration: the only module that reads environment
+ * variables. `loadConfig(env)` validates everything once and returns a frozen
+ * object; a bad value throws a ConfigError naming the variable, and the
+ * server exits with that message. Every variable is documented, with its
+ * default, in .env.example.
+ */
+
+export type SigningAlgorithm = 'EdDSA' | 'ES256'
+
+export interface Argon2Params {
+  /** KiB */
+  readonly memoryCost: number
+  readonly timeCost: number
+  readonly parallelism: number
+}
+
+export interface Config {
+  readonly host: string
+  readonly port: number
+  readonly logLevel: string
+  readonly trustProxy: boolean | number | string
+  readonly databaseUrl: string
+  /** Where generated key material lives (signing keys, refresh-token secret). */
+  readonly dataDir: string
+  readonly tokens: {
+    readonly issuer: string
+    readonly audience: string
+    readonly algorithm: SigningAlgorithm
+    /** SIGNING_KEYS, unparsed: one or more private keys as JWK (JSON) or PKCS#8 PEM. */
+    readonly signingKeys: string | undefined
+    /** REFRESH_TOKEN_SECRET, base64url, at least 32 bytes. */
+    readonly refreshTokenSecret: string | undefined
+    /** Seconds. */
+    readonly accessTokenTtl: number
+    /** Seconds of clock skew tolerated when checking exp/nbf/iat. */
+    readonly clockSkew: number
+  }
+  readonly sessions: {
+    /** Absolute session lifetime, seconds. */
+    readonly lifetime: number
+    /** Seconds without a refresh after which a session lapses; 0 turns the limit off. */
+    readonly idleTimeout: number
+    /** Seconds during which an already-rotated refresh token is a benign duplicate. */
+    readonly reuseGraceWindow: number
+  }
+  readonly passwords: {
+    readonly minLength: number
+    readonly maxLength: number
+    readonly argon2: Argon2Params
+  }
+}
+
+/** A configuration mistake; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor (readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`)
+  }
+}
+
+/** OWASP's minimum for argon2id: m = 19 MiB, t = 2, p = 1. */
+export const OWASP_ARGON2_MINIMUM: Argon2Params = Object.freeze({ memoryCost: 19_456, timeCost: 2, parallelism: 1 })
+
+export const PASSWORD_MAX_LENGTH = 256
+
+type Env = Readonly<Record<string, string | undefined>>
+
+export function loadConfig (env: Env): Config {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = read(name)
+    if (raw === undefined) return fallback
+    if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`)
+    const value = Number(raw)
+    if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+    return value
+  }
+
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = read(name) ?? fallback
+    if (!allowed.includes(raw as T)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`)
+    return raw as T
+  }
+
+  const url = (name: string, fallback: string): string => {
+    const raw = read(name) ?? fallback
+    if (!URL.canParse(raw)) throw new ConfigError(name, `must be a URL, got "${raw}"`)
+    return raw
+  }
+
+  const databaseUrl = (): string => {
+    const raw = read('DATABASE_URL') ?? 'file:./data/vouch.db'
+    if (!raw.startsWith('file:') || raw.length === 'file:'.length) {
+      throw new ConfigError('DATABASE_URL', 'must be a SQLite file URL such as file:./data/vouch.db')
+    }
+    return raw
+  }
+
+  const trustProxy = (): boolean | number | string => {
+    const raw = read('TRUST_PROXY')
+    if (raw === undefined || raw === 'false') return false
+    if (raw === 'true') return true
+    if (/^\d+$/.test(raw)) return Number(raw)
+    if (/^[\d.:a-fA-F/,\s]+$/.test(raw)) return raw
+    throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or a list of addresses, got "${raw}"`)
+  }
+
+  const refreshTokenSecret = (): string | undefined => {
+    const raw = read('REFRESH_TOKEN_SECRET')
+    if (raw !== undefined && (!/^[A-Za-z0-9_-]+$/.test(raw) || Buffer.from(raw, 'base64url').length < 32)) {
+      throw new ConfigError('REFRESH_TOKEN_SECRET', 'must be base64url encoding at least 32 random bytes')
+    }
+    return raw
+  }
+
+  const argon2: Argon2Params = {
+    memoryCost: int('ARGON2_MEMORY_KIB', OWASP_ARGON2_MINIMUM.memoryCost, OWASP_ARGON2_MINIMUM.memoryCost, 4_194_304),
+    timeCost: int('ARGON2_TIME_COST', OWASP_ARGON2_MINIMUM.timeCost, OWASP_ARGON2_MINIMUM.timeCost, 100),
+    parallelism: int('ARGON2_PARALLELISM', OWASP_ARGON2_MINIMUM.parallelism, 1, 16),
+  }
+
+  const config: Config = {
+    host: read('HOST') ?? '127.0.0.1',
+    port: int('PORT', 3000, 0, 65_535),
+    logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    trustProxy: trustProxy(),
+    databaseUrl: databaseUrl(),
+    dataDir: read('DATA_DIR') ?? './data',
+    tokens: {
+      issuer: url('JWT_ISSUER', 'http://localhost:3000'),
+      audience: read('JWT_AUDIENCE') ?? 'vouch',
+      algorithm: oneOf<SigningAlgorithm>('SIGNING_ALG', 'EdDSA', ['EdDSA', 'ES256']),
+      signingKeys: read('SIGNING_KEYS'),
+      refreshTokenSecret: refreshTokenSecret(),
+      accessTokenTtl: int('ACCESS_TOKEN_TTL', 900, 30, 86_400),
+      clockSkew: int('CLOCK_SKEW', 5, 0, 300),
+    },
+    sessions: {
+      lifetime: int('SESSION_LIFETIME', 1_209_600, 60),
+      idleTimeout: int('SESSION_IDLE_TIMEOUT', 604_800, 0),
+      reuseGraceWindow: int('REFRESH_REUSE_GRACE', 10, 0, 300),
+    },
+    passwords: {
+      minLength: int('PASSWORD_MIN_LENGTH', 8, 8, PASSWORD_MAX_LENGTH),
+      maxLength: PASSWORD_MAX_LENGTH,
+      argon2,
+    },
+  }
+  return deepFreeze(config)
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}

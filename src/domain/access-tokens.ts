@@ -1,0 +1,90 @@
+/**
+ * Access tokens: RFC 9068-shaped JWS (`typ: at+jwt`) signed with the current
+ * key of the key set. Verification accepts only the configured algorithm
+ * (never `none`, never HMAC), a key published under the token's `kid`, the
+ * configured `iss` and `aud`, and a well-formed `sub`/`sid`/`ver`/`jti`.
+ * Whether the token's version and session are still live is decided by the
+ * session service, not here.
+ */
+import { randomUUID } from 'node:crypto'
+import { SignJWT, errors, jwtVerify, type JWTHeaderParameters } from 'jose'
+import type { KeySet } from '../crypto/keys.js'
+import { DomainError } from '../errors.js'
+import type { Clock } from './clock.js'
+
+export interface AccessClaims {
+  readonly sub: string
+  readonly sid: string
+  readonly ver: number
+  readonly jti: string
+  readonly iat: number
+  readonly exp: number
+}
+
+export interface AccessTokenSettings {
+  readonly issuer: string
+  readonly audience: string
+  /** Seconds. */
+  readonly ttl: number
+  /** Seconds. */
+  readonly clockSkew: number
+}
+
+export interface AccessTokens {
+  readonly ttl: number
+  issue (subject: { userId: string, sessionId: string, version: number }): Promise<string>
+  /** Throws DomainError `invalid_token` or `token_expired`. */
+  verify (token: string): Promise<AccessClaims>
+}
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt'
+
+export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings, clock: Clock): AccessTokens {
+  const resolveKey = (header: JWTHeaderParameters) => {
+    const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid)
+    if (key === undefined) throw new DomainError('invalid_token')
+    return key
+  }
+
+  return {
+    ttl: settings.ttl,
+
+    issue ({ userId, sessionId, version }) {
+      const now = Math.floor(clock.now().getTime() / 1000)
+      return new SignJWT({ sid: sessionId, ver: version })
+        .setProtectedHeader({ alg: keys.algorithm, typ: ACCESS_TOKEN_TYPE, kid: keys.current.kid })
+        .setIssuer(settings.issuer)
+        .setAudience(settings.audience)
+        .setSubject(userId)
+        .setIssuedAt(now)
+        .setExpirationTime(now + settings.ttl)
+        .setJti(randomUUID())
+        .sign(keys.current.privateKey)
+    },
+
+    async verify (token) {
+      let payload
+      try {
+        ({ payload } = await jwtVerify(token, resolveKey, {
+          algorithms: [keys.algorithm],
+          typ: ACCESS_TOKEN_TYPE,
+          issuer: settings.issuer,
+          audience: settings.audience,
+          clockTolerance: settings.clockSkew,
+          currentDate: clock.now(),
+          requiredClaims: ['sub', 'sid', 'ver', 'jti', 'iat', 'exp'],
+        }))
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) throw new DomainError('token_expired')
+        throw new DomainError('invalid_token')
+      }
+      const { sub, sid, ver, jti, iat, exp } = payload
+      if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' ||
+          typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0 ||
+          typeof iat !== 'number' || typeof exp !== 'number') {
+        throw new DomainError('invalid_token')
+      }
+      return { sub, sid, ver, jti, iat, exp }
+    },
+  }
+}

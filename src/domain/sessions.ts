@@ -1,0 +1,300 @@
+/**
+ * Sessions and the tokens bound to them. The invariants this module guards:
+ *
+ * - A token is honoured only while its session is active: not revoked, not
+ *   past its absolute expiry or idle limit, and created (or re-keyed) under
+ *   the user's current tokenVersion. Bumping the user's version is therefore
+ *   one UPDATE of one row that ends every session and token of the user; no
+ *   session row is read or written by it.
+ * - A refresh token is `<sessionId>.<secret>`; only SHA-256(secret) is stored,
+ *   and lookups are by primary key. Every refresh rotates the secret. The next
+ *   secret is HMAC(refreshKey, sessionId.secret): deterministic, so concurrent
+ *   refreshes with one token all get the same new token (no second chain),
+ *   yet unpredictable without the server-side key.
+ * - The previous secret stays valid for the grace window only as a duplicate
+ *   of the rotation that already happened. Presented later, it is a replay:
+ *   the session is revoked (committed before answering) and the caller gets
+ *   `refresh_token_reused`.
+ * - Keeping one device while ending the others (password change,
+ *   revoke-others) bumps the version and re-keys the kept session in one
+ *   transaction, conditional on the caller's token still being current.
+ */
+import { DomainError } from '../errors.js'
+import type { Db } from '../db/client.js'
+import { deriveSecret, hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
+import type { AccessTokens } from './access-tokens.js'
+import type { Clock } from './clock.js'
+
+export interface TokenPair {
+  tokenType: 'Bearer'
+  accessToken: string
+  /** Seconds. */
+  expiresIn: number
+  refreshToken: string
+  /** Seconds until the refresh token lapses (absolute expiry or idle limit, whichever is first). */
+  refreshExpiresIn: number
+  sessionId: string
+}
+
+/** Who a verified access token speaks for. */
+export interface Principal {
+  readonly userId: string
+  readonly sessionId: string
+  readonly version: number
+}
+
+export interface DeviceInfo {
+  deviceName?: string | null | undefined
+  userAgent?: string | null | undefined
+  ip?: string | null | undefined
+}
+
+export interface SessionView {
+  id: string
+  deviceName: string | null
+  userAgent: string | null
+  ip: string | null
+  createdAt: Date
+  lastUsedAt: Date
+  expiresAt: Date
+  current: boolean
+}
+
+export interface SessionSettings {
+  /** Absolute lifetime, seconds. */
+  readonly lifetime: number
+  /** Seconds; 0 = no idle limit. */
+  readonly idleTimeout: number
+  /** Seconds. */
+  readonly reuseGraceWindow: number
+}
+
+/** A password change that rides on `keepOnly`'s transaction. */
+export interface PasswordUpdate {
+  readonly passwordHash: string
+  /** The hash the caller's current password was verified against. */
+  readonly verifiedHash: string
+}
+
+export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused'
+
+export interface Sessions {
+  start (user: { id: string, tokenVersion: number }, device: DeviceInfo): Promise<TokenPair>
+  refresh (refreshToken: string): Promise<TokenPair>
+  /** Verifies an access token and that its version and session are live. */
+  authenticate (accessToken: string): Promise<Principal>
+  /** Ends the caller's session. */
+  end (principal: Principal): Promise<void>
+  /** Ends every session and token of the user: one atomic increment. */
+  endAll (userId: string): Promise<void>
+  /** Ends every other session and token; the caller's session gets a new version and refresh token. */
+  keepOnly (principal: Principal, passwordUpdate?: PasswordUpdate): Promise<TokenPair>
+  list (principal: Principal): Promise<SessionView[]>
+  /** Revokes one of the caller's sessions; `not_found` for anyone else's. */
+  revoke (principal: Principal, sessionId: string): Promise<void>
+}
+
+export interface SessionDeps {
+  db: Db
+  clock: Clock
+  accessTokens: AccessTokens
+  /** Key that rotated refresh secrets are derived under. */
+  refreshKey: Uint8Array
+  settings: SessionSettings
+}
+
+interface SessionState {
+  tokenVersion: number
+  revokedAt: Date | null
+  expiresAt: Date
+  lastUsedAt: Date
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export function parseRefreshToken (token: string): { sessionId: string, secret: string } | undefined {
+  const dot = token.indexOf('.')
+  const sessionId = token.slice(0, dot)
+  const secret = token.slice(dot + 1)
+  return dot > 0 && UUID.test(sessionId) && isWellFormedSecret(secret) ? { sessionId, secret } : undefined
+}
+
+export function createSessions ({ db, clock, accessTokens, refreshKey, settings }: SessionDeps): Sessions {
+  const idleMs = settings.idleTimeout * 1000
+  const graceMs = settings.reuseGraceWindow * 1000
+
+  const isActive = (session: SessionState, userVersion: number, now: Date): boolean =>
+    session.revokedAt === null &&
+    session.tokenVersion === userVersion &&
+    session.expiresAt > now &&
+    (idleMs === 0 || now.getTime() - session.lastUsedAt.getTime() < idleMs)
+
+  const nextSecret = (sessionId: string, secret: string) => deriveSecret(refreshKey, sessionId, secret)
+
+  const tokenPair = async (
+    session: { id: string, userId: string, expiresAt: Date },
+    version: number, secret: string, now: Date,
+  ): Promise<TokenPair> => {
+    const untilExpiry = session.expiresAt.getTime() - now.getTime()
+    const refreshMs = idleMs === 0 ? untilExpiry : Math.min(untilExpiry, idleMs)
+    return {
+      tokenType: 'Bearer',
+      accessToken: await accessTokens.issue({ userId: session.userId, sessionId: session.id, version }),
+      expiresIn: accessTokens.ttl,
+      refreshToken: `${session.id}.${secret}`,
+      refreshExpiresIn: Math.max(0, Math.floor(refreshMs / 1000)),
+      sessionId: session.id,
+    }
+  }
+
+  const revokeSession = (where: { id: string, userId?: string }, reason: RevokedReason, now: Date) =>
+    db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } })
+
+  const loadForRefresh = (sessionId: string) => db.session.findUnique({
+    where: { id: sessionId },
+    include: { user: { select: { tokenVersion: true } } },
+  })
+
+  return {
+    async start (user, device) {
+      const now = clock.now()
+      const secret = randomSecret()
+      const session = await db.session.create({
+        data: {
+          userId: user.id,
+          tokenVersion: user.tokenVersion,
+          refreshTokenHash: hashSecret(secret),
+          deviceName: device.deviceName ?? null,
+          userAgent: device.userAgent ?? null,
+          ip: device.ip ?? null,
+          createdAt: now,
+          lastUsedAt: now,
+          expiresAt: new Date(now.getTime() + settings.lifetime * 1000),
+        },
+        select: { id: true, userId: true, expiresAt: true },
+      })
+      return tokenPair(session, user.tokenVersion, secret, now)
+    },
+
+    async refresh (refreshToken) {
+      const parsed = parseRefreshToken(refreshToken)
+      if (parsed === undefined) throw new DomainError('refresh_token_invalid')
+      const presentedHash = hashSecret(parsed.secret)
+
+      // Two passes at most: if a concurrent refresh rotates the token between
+      // our read and our conditional write, read again and take the grace path.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const now = clock.now()
+        const session = await loadForRefresh(parsed.sessionId)
+        if (session === null || !isActive(session, session.user.tokenVersion, now)) {
+          throw new DomainError('refresh_token_invalid')
+        }
+        const child = nextSecret(session.id, parsed.secret)
+
+        if (sameHash(presentedHash, session.refreshTokenHash)) {
+          const rotated = await db.session.updateMany({
+            where: { id: session.id, refreshTokenHash: presentedHash, revokedAt: null, tokenVersion: session.tokenVersion },
+            data: { refreshTokenHash: hashSecret(child), previousRefreshTokenHash: presentedHash, rotatedAt: now, lastUsedAt: now },
+          })
+          if (rotated.count === 1) return tokenPair(session, session.tokenVersion, child, now)
+          continue
+        }
+
+        if (session.previousRefreshTokenHash !== null && session.rotatedAt !== null &&
+            sameHash(presentedHash, session.previousRefreshTokenHash)) {
+          const withinGrace = now.getTime() - session.rotatedAt.getTime() <= graceMs
+          // A duplicate of the last rotation: hand back the token it produced.
+          if (withinGrace && sameHash(hashSecret(child), session.refreshTokenHash)) {
+            return tokenPair(session, session.tokenVersion, child, now)
+          }
+          if (!withinGrace) {
+            await revokeSession({ id: session.id }, 'refresh_token_reused', now)
+            throw new DomainError('refresh_token_reused')
+          }
+        }
+        throw new DomainError('refresh_token_invalid')
+      }
+      throw new DomainError('refresh_token_invalid')
+    },
+
+    async authenticate (accessToken) {
+      const claims = await accessTokens.verify(accessToken)
+      const session = await db.session.findUnique({
+        where: { id: claims.sid },
+        select: {
+          userId: true, tokenVersion: true, revokedAt: true, expiresAt: true, lastUsedAt: true,
+          user: { select: { tokenVersion: true } },
+        },
+      })
+      if (session === null || session.userId !== claims.sub || claims.ver !== session.user.tokenVersion ||
+          !isActive(session, session.user.tokenVersion, clock.now())) {
+        throw new DomainError('token_revoked')
+      }
+      return { userId: claims.sub, sessionId: claims.sid, version: claims.ver }
+    },
+
+    async end (principal) {
+      await revokeSession({ id: principal.sessionId, userId: principal.userId }, 'logout', clock.now())
+    },
+
+    async endAll (userId) {
+      await db.user.updateMany({ where: { id: userId }, data: { tokenVersion: { increment: 1 } } })
+    },
+
+    async keepOnly (principal, passwordUpdate) {
+      const now = clock.now()
+      const secret = randomSecret()
+      const version = principal.version + 1
+      const session = await db.$transaction(async (tx) => {
+        const bumped = await tx.user.updateMany({
+          where: {
+            id: principal.userId,
+            tokenVersion: principal.version,
+            ...(passwordUpdate && { passwordHash: passwordUpdate.verifiedHash }),
+          },
+          data: { tokenVersion: { increment: 1 }, ...(passwordUpdate && { passwordHash: passwordUpdate.passwordHash }) },
+        })
+        if (bumped.count === 0) {
+          // Either the caller's token went stale meanwhile, or the password changed under us.
+          const user = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
+          throw new DomainError(user?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
+        }
+        const rekeyed = await tx.session.updateMany({
+          where: { id: principal.sessionId, userId: principal.userId, revokedAt: null, tokenVersion: principal.version },
+          data: { tokenVersion: version, refreshTokenHash: hashSecret(secret), previousRefreshTokenHash: null, rotatedAt: null, lastUsedAt: now },
+        })
+        if (rekeyed.count === 0) throw new DomainError('token_revoked')
+        return { id: principal.sessionId, userId: principal.userId, expiresAt: await expiryOf(tx, principal.sessionId) }
+      })
+      return tokenPair(session, version, secret, now)
+    },
+
+    async list (principal) {
+      const now = clock.now()
+      const sessions = await db.session.findMany({
+        where: {
+          userId: principal.userId,
+          tokenVersion: principal.version,
+          revokedAt: null,
+          expiresAt: { gt: now },
+          ...(idleMs > 0 && { lastUsedAt: { gt: new Date(now.getTime() - idleMs) } }),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+        select: { id: true, deviceName: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, expiresAt: true },
+      })
+      return sessions.map((session) => ({ ...session, current: session.id === principal.sessionId }))
+    },
+
+    async revoke (principal, sessionId) {
+      const revoked = await revokeSession({ id: sessionId, userId: principal.userId }, 'revoked_by_user', clock.now())
+      if (revoked.count === 1) return
+      const own = await db.session.count({ where: { id: sessionId, userId: principal.userId } })
+      if (own === 0) throw new DomainError('not_found')
+    },
+  }
+}
+
+async function expiryOf (tx: Pick<Db, 'session'>, sessionId: string): Promise<Date> {
+  const { expiresAt } = await tx.session.findUniqueOrThrow({ where: { id: sessionId }, select: { expiresAt: true } })
+  return expiresAt
+}

@@ -1,0 +1,38 @@
+/**
+ * Every error vouch answers with, in one catalogue: a stable machine-readable
+ * code, its HTTP status and the message a client sees. The domain throws
+ * `DomainError(code)`; the HTTP error handler is the only place that turns a
+ * code into a response, by looking it up here. test/errors.test.ts checks that
+ * every code is documented in the README.
+ */
+
+export const errorCatalogue = {
+  validation_failed: { status: 400, message: 'The request is not valid.' },
+  weak_password: { status: 400, message: 'The password is too short.' },
+  invalid_credentials: { status: 401, message: 'The email or password is incorrect.' },
+  invalid_token: { status: 401, message: 'The access token is missing or invalid.' },
+  token_expired: { status: 401, message: 'The access token has expired.' },
+  token_revoked: { status: 401, message: 'The access token has been revoked.' },
+  refresh_token_invalid: { status: 401, message: 'The refresh token is invalid or its session has ended.' },
+  refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked.' },
+  not_found: { status: 404, message: 'Not found.' },
+  email_taken: { status: 409, message: 'An account with this email already exists.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, message: 'The request body must be JSON.' },
+  rate_limited: { status: 429, message: 'Too many requests; retry later.' },
+  internal_error: { status: 500, message: 'Something went wrong.' },
+  service_unavailable: { status: 503, message: 'The service is temporarily unavailable.' },
+} as const satisfies Record<string, { status: number, message: string }>
+
+export type ErrorCode = keyof typeof errorCatalogue
+
+/** A failure the client is told about, by code. */
+export class DomainError extends Error {
+  override name = 'DomainError'
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string = errorCatalogue[code].message) {
+    super(message)
+    this.code = code
+  }
+}
+

@@ -1,0 +1,66 @@
+/**
+ * The one place where failures become responses. Every error, the domain's
+ * and Fastify's own (validation, unknown route, body too large, wrong media
+ * type, malformed JSON), is answered as `{statusCode, error, code, message}`
+ * with a code from the catalogue in src/errors.ts. Internal details (stack
+ * traces, SQL, hashes) are logged, never sent.
+ */
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { DomainError, errorCatalogue, type ErrorCode } from '../errors.js'
+import { isDatabaseUnavailable } from '../db/errors.js'
+
+/** Fastify's own errors that need more than their status to classify. */
+const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode, message?: string }>> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'validation_failed', message: 'The request body is not valid JSON.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'validation_failed', message: 'The request body is empty.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'validation_failed', message: 'Content-Length does not match the body.' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type' },
+}
+
+const BY_STATUS: Readonly<Record<number, ErrorCode>> = {
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'service_unavailable',
+}
+
+function classify (err: FastifyError): { code: ErrorCode, message?: string } {
+  if (err instanceof DomainError) return { code: err.code, message: err.message }
+  if (err.validation) return { code: 'validation_failed', message: err.message }
+  const known = FASTIFY_CODES[err.code]
+  if (known) return known
+  if (isDatabaseUnavailable(err)) return { code: 'service_unavailable' }
+  const status = err.statusCode ?? 500
+  if (err instanceof SyntaxError && status === 400) return FASTIFY_CODES.FST_ERR_CTP_INVALID_JSON_BODY!
+  const byStatus = BY_STATUS[status]
+  if (byStatus) return { code: byStatus }
+  if (status >= 400 && status < 500) return { code: 'validation_failed' }
+  return { code: 'internal_error' }
+}
+
+export function sendError (reply: FastifyReply, code: ErrorCode, message: string = errorCatalogue[code].message): FastifyReply {
+  const statusCode = errorCatalogue[code].status
+  if (statusCode === 401 && reply.request.routeOptions.config.auth === 'bearer') {
+    reply.header('www-authenticate', 'Bearer error="invalid_token"')
+  }
+  return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message })
+}
+
+export function registerErrorHandling (app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const { code, message } = classify(err)
+    const status = errorCatalogue[code].status
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed')
+    } else if (code === 'refresh_token_reused') {
+      request.log.warn({ code }, 'refresh token replayed after the grace window: session revoked')
+    }
+    return sendError(reply, code, message)
+  })
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 'not_found', `Route ${request.method} ${request.url.split('?')[0]} not found.`))
+}

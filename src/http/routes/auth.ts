@@ -1,0 +1,64 @@
+/** Sign-up, sign-in, refresh and sign-out. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { DeviceInfo } from '../../domain/sessions.js'
+import type { Services } from '../services.js'
+import {
+  Credentials, ErrorResponses, NoContent, PasswordChange, Profile, RefreshRequest, Registration, TokenPair,
+} from '../schemas.js'
+
+const bearer = { auth: 'bearer' } as const
+
+function deviceOf (request: FastifyRequest, deviceName: string | undefined): DeviceInfo {
+  return { deviceName, userAgent: request.headers['user-agent']?.slice(0, 512), ip: request.ip }
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { accounts, sessions } = services
+
+  app.post('/auth/register', {
+    schema: { body: Credentials, response: { 201: Registration, ...ErrorResponses } },
+  }, async (request, reply) => {
+    const { email, password, deviceName } = request.body
+    const user = await accounts.register(email, password)
+    const pair = await sessions.start(user, deviceOf(request, deviceName))
+    return reply.code(201).send({ user: { id: user.id, email: user.email, createdAt: user.createdAt }, ...pair })
+  })
+
+  app.post('/auth/login', {
+    schema: { body: Credentials, response: { 200: TokenPair, ...ErrorResponses } },
+  }, async (request) => {
+    const { email, password, deviceName } = request.body
+    const user = await accounts.signIn(email, password)
+    return sessions.start(user, deviceOf(request, deviceName))
+  })
+
+  app.post('/auth/refresh', {
+    schema: { body: RefreshRequest, response: { 200: TokenPair, ...ErrorResponses } },
+  }, async (request) => sessions.refresh(request.body.refreshToken))
+
+  app.post('/auth/logout', {
+    config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
+  }, async (request, reply) => {
+    await sessions.end(request.principal)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/auth/logout-all', {
+    config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
+  }, async (request, reply) => {
+    await sessions.endAll(request.principal.userId)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/auth/password', {
+    config: bearer, schema: { body: PasswordChange, response: { 200: TokenPair, ...ErrorResponses } },
+  }, async (request) => {
+    const { currentPassword, newPassword } = request.body
+    return accounts.changePassword(request.principal, currentPassword, newPassword)
+  })
+
+  app.get('/auth/me', {
+    config: bearer, schema: { response: { 200: Profile, ...ErrorResponses } },
+  }, async (request) => accounts.profile(request.principal.userId))
+}

@@ -1,0 +1,91 @@
+/**
+ * Request and response schemas. Response schemas are a second guard: the
+ * serializer writes only the listed properties, so a hash or secret that
+ * strayed into a returned object never reaches the client.
+ */
+import { Type, type Static } from 'typebox'
+import { errorCatalogue, type ErrorCode } from '../errors.js'
+import { PASSWORD_MAX_LENGTH } from '../config.js'
+
+/** Generous bound; the precise email rules live in domain/email.ts. */
+const Email = Type.String({ minLength: 1, maxLength: 1024 })
+const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })
+const DeviceName = Type.String({ minLength: 1, maxLength: 100 })
+/** Dates are serialized as RFC 3339 strings. */
+const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
+
+export const Credentials = Type.Object({
+  email: Email,
+  password: Password,
+  deviceName: Type.Optional(DeviceName),
+}, { additionalProperties: false })
+export type Credentials = Static<typeof Credentials>
+
+export const RefreshRequest = Type.Object({
+  refreshToken: Type.String({ minLength: 1, maxLength: 512 }),
+}, { additionalProperties: false })
+
+export const PasswordChange = Type.Object({
+  currentPassword: Password,
+  newPassword: Password,
+}, { additionalProperties: false })
+
+export const SessionParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+})
+
+export const TokenPair = Type.Object({
+  tokenType: Type.Literal('Bearer'),
+  accessToken: Type.String(),
+  expiresIn: Type.Integer(),
+  refreshToken: Type.String(),
+  refreshExpiresIn: Type.Integer(),
+  sessionId: Type.String(),
+})
+
+export const Profile = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  createdAt: Timestamp,
+})
+
+export const Registration = Type.Intersect([Type.Object({ user: Profile }), TokenPair])
+
+export const SessionList = Type.Object({
+  sessions: Type.Array(Type.Object({
+    id: Type.String(),
+    deviceName: Type.Union([Type.String(), Type.Null()]),
+    userAgent: Type.Union([Type.String(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Timestamp,
+    lastUsedAt: Timestamp,
+    expiresAt: Timestamp,
+    current: Type.Boolean(),
+  })),
+})
+
+export const Jwks = Type.Object({
+  keys: Type.Array(Type.Object({
+    kty: Type.String(),
+    crv: Type.String(),
+    x: Type.String(),
+    y: Type.Optional(Type.String()),
+    kid: Type.String(),
+    alg: Type.String(),
+    use: Type.Literal('sig'),
+  })),
+})
+
+export const HealthStatus = Type.Object({ status: Type.String() })
+
+export const ErrorBody = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  code: Type.Unsafe<ErrorCode>({ type: 'string', enum: Object.keys(errorCatalogue) }),
+  message: Type.String(),
+})
+
+export const NoContent = Type.Null({ description: 'No content' })
+
+/** Every route answers errors in one shape. */
+export const ErrorResponses = { '4xx': ErrorBody, '5xx': ErrorBody }

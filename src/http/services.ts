@@ -1,0 +1,12 @@
+import type { Accounts } from '../domain/accounts.js'
+import type { Sessions } from '../domain/sessions.js'
+import type { KeySet } from '../crypto/keys.js'
+import type { Db } from '../db/client.js'
+
+/** What the routes are given by the composition root (src/app.ts). */
+export interface Services {
+  accounts: Accounts
+  sessions: Sessions
+  keys: KeySet
+  db: Db
+}
