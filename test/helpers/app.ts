@@ -1,0 +1,64 @@
+/**
+ * Builds the whole application on a fresh, migrated SQLite file in a temp
+ * folder, with cheap argon2 parameters and a controllable clock. The OWASP
+ * floor for argon2 is enforced by loadConfig; the cheap parameters here are
+ * a test-only override (one test runs at production cost).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { Test } from 'tap'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { createDb, type Db } from '../../src/db/client.js'
+import { applyMigrations } from '../../src/db/migrate.js'
+import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
+import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
+import { createTestClock, type TestClock } from './clock.js'
+
+export const CHEAP_ARGON2 = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
+
+export interface TestContext {
+  app: FastifyInstance
+  db: Db
+  clock: TestClock
+  config: Config
+  keys: KeySet
+  dir: string
+}
+
+export interface TestOptions {
+  /** Extra environment variables for loadConfig. */
+  env?: Record<string, string>
+  /** Keep production argon2 parameters. */
+  productionArgon2?: boolean
+  logger?: FastifyBaseLogger
+}
+
+/** A migrated, empty SQLite database in its own temp folder, removed at teardown. */
+export async function createTestDatabase (t: Test): Promise<{ db: Db, dir: string, url: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-test-'))
+  const url = `file:${path.join(dir, 'test.db')}`
+  await applyMigrations(url)
+  const db = createDb(url)
+  t.teardown(async () => {
+    await db.$disconnect()
+    await rm(dir, { recursive: true, force: true })
+  })
+  return { db, dir, url }
+}
+
+export async function createTestApp (t: Test, options: TestOptions = {}): Promise<TestContext> {
+  const { db, dir, url } = await createTestDatabase(t)
+  const loaded = loadConfig({ DATABASE_URL: url, DATA_DIR: dir, LOG_LEVEL: 'silent', ...options.env })
+  const config: Config = options.productionArgon2
+    ? loaded
+    : { ...loaded, passwords: { ...loaded.passwords, argon2: CHEAP_ARGON2 } }
+  const keys = await loadKeySet({ algorithm: config.tokens.algorithm, signingKeys: config.tokens.signingKeys, dataDir: dir })
+  const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, dir)
+  const clock = createTestClock()
+  const app = await buildApp({ config, db, keys, refreshKey, clock, ...(options.logger && { logger: options.logger }) })
+  t.teardown(() => app.close())
+  return { app, db, clock, config, keys, dir }
+}

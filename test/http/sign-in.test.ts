@@ -1,0 +1,37 @@
+import t from 'tap'
+import { createTestApp } from '../helpers/app.js'
+import { PASSWORD, bearer, codeOf, login, me, post, register, uniqueEmail } from '../helpers/client.js'
+
+t.test('registering creates an account and a first session', async (t) => {
+  const { app } = await createTestApp(t)
+  const res = await post(app, '/auth/register', { email: '  Alice@Example.COM ', password: PASSWORD, deviceName: 'laptop' })
+  t.equal(res.statusCode, 201)
+  t.equal(res.headers['cache-control'], 'no-store')
+  const body = res.json()
+  t.equal(body.user.email, 'alice@example.com', 'email is trimmed and lower-cased')
+  t.match(body, { tokenType: 'Bearer', expiresIn: 900, refreshExpiresIn: Number, sessionId: String })
+  t.notOk('passwordHash' in body.user)
+  const profile = await me(app, body.accessToken)
+  t.equal(profile.statusCode, 200)
+  t.same(profile.json(), body.user)
+})
+
+t.test('an email can be registered once, whatever its case', async (t) => {
+  const { app } = await createTestApp(t)
+  const email = uniqueEmail()
+  await register(app, email)
+  const res = await post(app, '/auth/register', { email: email.toUpperCase(), password: PASSWORD })
+  t.equal(res.statusCode, 409)
+  t.equal(codeOf(res), 'email_taken')
+})
+
+t.test('signing in opens a new session per device', async (t) => {
+  const { app } = await createTestApp(t)
+  const account = await register(app, uniqueEmail(), PASSWORD, 'phone')
+  const pair = await login(app, account.email.toUpperCase(), PASSWORD, 'laptop')
+  t.not(pair.sessionId, account.sessionId)
+  const list = await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(pair.accessToken) })
+  t.equal(list.statusCode, 200)
+  t.same(list.json().sessions.map((s: { deviceName: string, current: boolean }) => [s.deviceName, s.current]),
+    [['laptop', true], ['phone', false]])
+})
