@@ -9,14 +9,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Config } from './config.js'
-import type { Db } from './db/client.js'
-import type { KeySet } from './crypto/keys.js'
-import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js'
-import { createAccessTokens } from './domain/access-tokens.js'
-import { createAccounts } from './domain/accounts.js'
-import { systemClock, type Clock } from './domain/clock.js'
-import { createSessions } from './domain/sessions.js'
+import { createDomain, type DomainDeps } from './domain/index.js'
 import { registerErrorHandling } from './http/error-handler.js'
 import { authenticate } from './http/plugins/authenticate.js'
 import { authRoutes } from './http/routes/auth.js'
@@ -24,14 +17,7 @@ import { discoveryRoutes } from './http/routes/discovery.js'
 import { sessionRoutes } from './http/routes/sessions.js'
 import type { Services } from './http/services.js'
 
-export interface AppDeps {
-  config: Config
-  db: Db
-  keys: KeySet
-  /** The key rotated refresh secrets are derived under. */
-  refreshKey: Uint8Array
-  clock?: Clock
-  passwords?: PasswordHasher
+export interface AppDeps extends DomainDeps {
   /** A pino logger; by default one at config.logLevel writing to stdout. */
   logger?: FastifyBaseLogger
 }
@@ -46,18 +32,8 @@ export function createLogger (level: string, destination?: DestinationStream): F
 }
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
-  const { config, db, keys, refreshKey } = deps
-  const clock = deps.clock ?? systemClock
-  const passwords = deps.passwords ?? createPasswordHasher(config.passwords.argon2)
-
-  const accessTokens = createAccessTokens(keys, {
-    issuer: config.tokens.issuer,
-    audience: config.tokens.audience,
-    ttl: config.tokens.accessTokenTtl,
-    clockSkew: config.tokens.clockSkew,
-  }, clock)
-  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions })
-  const accounts = createAccounts({ db, passwords, sessions, policy: config.passwords })
+  const { config, db, keys } = deps
+  const { accounts, sessions } = createDomain(deps)
   const services: Services = { accounts, sessions, keys, db }
 
   const app = Fastify({

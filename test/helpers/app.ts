@@ -10,8 +10,11 @@ import path from 'node:path'
 import type { Test } from 'tap'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
+import { createDomain } from '../../src/domain/index.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createDb, type Db } from '../../src/db/client.js'
+import { adapterFor } from '../../src/db/adapter.js'
+import { PrismaClient } from '../../src/db/generated/client.js'
 import { applyMigrations } from '../../src/db/migrate.js'
 import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
@@ -34,14 +37,26 @@ export interface TestOptions {
   /** Keep production argon2 parameters. */
   productionArgon2?: boolean
   logger?: FastifyBaseLogger
+  /** Called with every SQL statement the app's database client sends. */
+  onQuery?: (sql: string) => void
 }
 
-/** A migrated, empty SQLite database in its own temp folder, removed at teardown. */
-export async function createTestDatabase (t: Test): Promise<{ db: Db, dir: string, url: string }> {
+/**
+ * A migrated, empty SQLite database in its own temp folder, removed at
+ * teardown. With `onQuery`, every SQL statement the client sends is reported.
+ */
+export async function createTestDatabase (t: Test, onQuery?: (sql: string) => void): Promise<{ db: Db, dir: string, url: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-test-'))
   const url = `file:${path.join(dir, 'test.db')}`
   await applyMigrations(url)
-  const db = createDb(url)
+  let db: Db
+  if (onQuery) {
+    const logging = new PrismaClient({ adapter: adapterFor(url), log: [{ emit: 'event', level: 'query' }] })
+    logging.$on('query', (event) => onQuery(event.query))
+    db = logging as unknown as Db
+  } else {
+    db = createDb(url)
+  }
   t.teardown(async () => {
     await db.$disconnect()
     await rm(dir, { recursive: true, force: true })
@@ -49,16 +64,28 @@ export async function createTestDatabase (t: Test): Promise<{ db: Db, dir: strin
   return { db, dir, url }
 }
 
-export async function createTestApp (t: Test, options: TestOptions = {}): Promise<TestContext> {
-  const { db, dir, url } = await createTestDatabase(t)
+/** Everything the app is built from: database, config, keys and clock. */
+async function createTestDeps (t: Test, options: TestOptions) {
+  const { db, dir, url } = await createTestDatabase(t, options.onQuery)
   const loaded = loadConfig({ DATABASE_URL: url, DATA_DIR: dir, LOG_LEVEL: 'silent', ...options.env })
   const config: Config = options.productionArgon2
     ? loaded
     : { ...loaded, passwords: { ...loaded.passwords, argon2: CHEAP_ARGON2 } }
   const keys = await loadKeySet({ algorithm: config.tokens.algorithm, signingKeys: config.tokens.signingKeys, dataDir: dir })
   const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, dir)
-  const clock = createTestClock()
-  const app = await buildApp({ config, db, keys, refreshKey, clock, ...(options.logger && { logger: options.logger }) })
+  return { db, dir, config, keys, refreshKey, clock: createTestClock() }
+}
+
+export async function createTestApp (t: Test, options: TestOptions = {}): Promise<TestContext> {
+  const deps = await createTestDeps(t, options)
+  const app = await buildApp({ ...deps, ...(options.logger && { logger: options.logger }) })
   t.teardown(() => app.close())
+  const { db, clock, config, keys, dir } = deps
   return { app, db, clock, config, keys, dir }
+}
+
+/** The domain services without HTTP, on the same kind of database. */
+export async function createTestDomain (t: Test, options: TestOptions = {}) {
+  const deps = await createTestDeps(t, options)
+  return { ...deps, domain: createDomain(deps) }
 }

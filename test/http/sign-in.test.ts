@@ -26,8 +26,9 @@ t.test('an email can be registered once, whatever its case', async (t) => {
 })
 
 t.test('signing in opens a new session per device', async (t) => {
-  const { app } = await createTestApp(t)
+  const { app, clock } = await createTestApp(t)
   const account = await register(app, uniqueEmail(), PASSWORD, 'phone')
+  clock.advance(1)
   const pair = await login(app, account.email.toUpperCase(), PASSWORD, 'laptop')
   t.not(pair.sessionId, account.sessionId)
   const list = await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(pair.accessToken) })

@@ -1,0 +1,46 @@
+/**
+ * Wires the domain services together from their dependencies. The HTTP
+ * composition root (src/app.ts) and domain-level tests both build the domain
+ * through this one function.
+ */
+import type { Config } from '../config.js'
+import type { Db } from '../db/client.js'
+import type { KeySet } from '../crypto/keys.js'
+import { createPasswordHasher, type PasswordHasher } from '../crypto/passwords.js'
+import { createAccessTokens, type AccessTokens } from './access-tokens.js'
+import { createAccounts, type Accounts } from './accounts.js'
+import { systemClock, type Clock } from './clock.js'
+import { createSessions, type Sessions } from './sessions.js'
+
+export interface DomainDeps {
+  config: Config
+  db: Db
+  keys: KeySet
+  /** The key rotated refresh secrets are derived under. */
+  refreshKey: Uint8Array
+  clock?: Clock
+  passwords?: PasswordHasher
+}
+
+export interface Domain {
+  accessTokens: AccessTokens
+  sessions: Sessions
+  accounts: Accounts
+}
+
+export function createDomain ({ config, db, keys, refreshKey, clock = systemClock, passwords }: DomainDeps): Domain {
+  const accessTokens = createAccessTokens(keys, {
+    issuer: config.tokens.issuer,
+    audience: config.tokens.audience,
+    ttl: config.tokens.accessTokenTtl,
+    clockSkew: config.tokens.clockSkew,
+  }, clock)
+  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions })
+  const accounts = createAccounts({
+    db,
+    passwords: passwords ?? createPasswordHasher(config.passwords.argon2),
+    sessions,
+    policy: config.passwords,
+  })
+  return { accessTokens, sessions, accounts }
+}
