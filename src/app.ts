@@ -46,7 +46,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   registerErrorHandling(app)
-  acceptEmptyJsonBodies(app)
+  acceptJsonOnly(app)
 
   // Tokens must never be cached by browsers or proxies; the JWKS route overrides this.
   app.addHook('onRequest', async (_request, reply) => {
@@ -61,14 +61,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 }
 
 /**
- * Body-less POSTs (logout, revoke-others) sent with `Content-Type:
- * application/json` are common; treat an empty JSON body as no body rather
- * than a 400. Non-empty bodies go through Fastify's default parser, which
- * rejects `__proto__` and `constructor` keys.
+ * JSON is the only body type (anything else is 415). Body-less POSTs (logout,
+ * revoke-others) sent with `Content-Type: application/json` are common, so an
+ * empty JSON body counts as no body rather than a 400. Non-empty bodies go
+ * through Fastify's default parser, which rejects `__proto__` and
+ * `constructor` keys.
  */
-function acceptEmptyJsonBodies (app: FastifyInstance): void {
+function acceptJsonOnly (app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
+  app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') {
       done(null, undefined)

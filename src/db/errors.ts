@@ -1,7 +1,8 @@
 /**
  * Recognising database failures without leaking them: a unique-constraint
- * violation, and "the database cannot be reached" (which the HTTP layer turns
- * into 503 service_unavailable: fail closed).
+ * violation, and "the database cannot be used right now", which the HTTP
+ * layer answers with 503 service_unavailable (fail closed: a token that could
+ * not be checked is never accepted).
  */
 import { Prisma } from './generated/client.js'
 
@@ -9,15 +10,20 @@ export function isUniqueViolation (err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002'
 }
 
-// P1001: can't reach server; P1002: timed out; P1008: operation timed out;
-// P1017: server closed the connection; P2024: timed out waiting for a pool connection.
-const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024'])
+// P1xxx: connection-level failures (can't reach, timed out, closed, ...);
+// P2024: timed out waiting for a pool connection; P2034: write conflict or deadlock.
+const TRANSIENT_REQUEST_CODES = new Set(['P2024', 'P2034'])
 
 export function isDatabaseUnavailable (err: unknown): boolean {
-  if (err instanceof Prisma.PrismaClientInitializationError) return true
-  if (err instanceof Prisma.PrismaClientKnownRequestError) return UNAVAILABLE_CODES.has(err.code)
-  if (err instanceof Prisma.PrismaClientUnknownRequestError || err instanceof Prisma.PrismaClientRustPanicError) {
-    return /connect|timed? ?out|closed|busy|locked/i.test(err.message)
+  if (err instanceof Prisma.PrismaClientKnownRequestError) {
+    return err.code.startsWith('P1') || TRANSIENT_REQUEST_CODES.has(err.code)
   }
-  return false
+  if (err instanceof Prisma.PrismaClientInitializationError ||
+      err instanceof Prisma.PrismaClientUnknownRequestError ||
+      err instanceof Prisma.PrismaClientRustPanicError) {
+    return true
+  }
+  // Driver failures (a database file that cannot be opened, a refused
+  // connection) reach us as plain errors that Prisma tags with its version.
+  return err instanceof Error && 'clientVersion' in err
 }

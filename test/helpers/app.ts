@@ -18,6 +18,7 @@ import { PrismaClient } from '../../src/db/generated/client.js'
 import { applyMigrations } from '../../src/db/migrate.js'
 import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
+import type { PasswordHasher } from '../../src/crypto/passwords.js'
 import { createTestClock, type TestClock } from './clock.js'
 
 export const CHEAP_ARGON2 = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
@@ -39,6 +40,11 @@ export interface TestOptions {
   logger?: FastifyBaseLogger
   /** Called with every SQL statement the app's database client sends. */
   onQuery?: (sql: string) => void
+  /** Use this database client instead of the migrated temp database's. */
+  db?: Db
+  /** Use these keys instead of generating new ones. */
+  keys?: KeySet
+  passwords?: PasswordHasher
 }
 
 /**
@@ -71,9 +77,14 @@ async function createTestDeps (t: Test, options: TestOptions) {
   const config: Config = options.productionArgon2
     ? loaded
     : { ...loaded, passwords: { ...loaded.passwords, argon2: CHEAP_ARGON2 } }
-  const keys = await loadKeySet({ algorithm: config.tokens.algorithm, signingKeys: config.tokens.signingKeys, dataDir: dir })
+  const keys = options.keys ??
+    await loadKeySet({ algorithm: config.tokens.algorithm, signingKeys: config.tokens.signingKeys, dataDir: dir })
   const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, dir)
-  return { db, dir, config, keys, refreshKey, clock: createTestClock() }
+  return {
+    db: options.db ?? db,
+    dir, config, keys, refreshKey, clock: createTestClock(),
+    ...(options.passwords && { passwords: options.passwords }),
+  }
 }
 
 export async function createTestApp (t: Test, options: TestOptions = {}): Promise<TestContext> {
