@@ -9,13 +9,14 @@
  * `<dataDir>/signing-keys.json`, created with one new key (mode 0600) on
  * first start.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
   calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8,
   type CryptoKey, type JWK,
 } from 'jose'
 import { ConfigError, type SigningAlgorithm } from '../config.js'
+import { writePrivateFile } from './private-file.js'
 
 export interface PublicJwk {
   kty: string
@@ -116,15 +117,20 @@ async function parseConfiguredKeys (raw: string, algorithm: SigningAlgorithm): P
     } catch {
       return fail('expected a private JWK, a JSON array of them, a {"keys": [...]} set, or PKCS#8 PEM')
     }
-    const list = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown }).keys ?? [parsed]
-    jwks = (Array.isArray(list) ? list : [list]) as JWK[]
+    const list = Array.isArray(parsed) ? parsed : isObject(parsed) && 'keys' in parsed ? parsed.keys : [parsed]
+    if (!Array.isArray(list)) return fail('"keys" must be an array of private JWKs')
+    jwks = list as JWK[]
   }
   if (jwks.length === 0) fail('no key found')
   for (const jwk of jwks) {
-    if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') fail('every key must be a private key')
-    if (algorithmOf(jwk) !== algorithm) fail(`every key must be a ${algorithm} key (SIGNING_ALG)`)
+    if (!isObject(jwk) || typeof jwk.d !== 'string') fail('every key must be a private key (a JWK with "d")')
+    if (algorithmOf(jwk) !== algorithm) fail(`every key must be of the SIGNING_ALG algorithm, ${algorithm}`)
   }
   return jwks
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /**
@@ -134,17 +140,29 @@ async function parseConfiguredKeys (raw: string, algorithm: SigningAlgorithm): P
  */
 async function loadOrCreateKeyFile (file: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
   let stored: JWK[] = []
+  let text: string | undefined
   try {
-    stored = (JSON.parse(await readFile(file, 'utf8')) as { keys: JWK[] }).keys
+    text = await readFile(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new ConfigError('DATA_DIR', `cannot read ${file}: ${(err as Error).message}`)
     }
   }
+  if (text !== undefined) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new ConfigError('DATA_DIR', `${file} is not valid JSON`)
+    }
+    if (!isObject(parsed) || !Array.isArray(parsed.keys) || !parsed.keys.every((jwk) => isObject(jwk) && typeof jwk.d === 'string')) {
+      throw new ConfigError('DATA_DIR', `${file} is not a {"keys": [private JWKs]} key set`)
+    }
+    stored = parsed.keys as JWK[]
+  }
   const usable = stored.filter((jwk) => algorithmOf(jwk) === algorithm)
   if (usable.length > 0) return usable
   const fresh = await generatePrivateJwk(algorithm)
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-  await writeFile(file, JSON.stringify({ keys: [fresh, ...stored] }, null, 2) + '\n', { mode: 0o600 })
+  await writePrivateFile(file, JSON.stringify({ keys: [fresh, ...stored] }, null, 2) + '\n')
   return [fresh]
 }

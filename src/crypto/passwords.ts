@@ -36,6 +36,8 @@ export function createPasswordHasher (params: Argon2Params): PasswordHasher {
       return false
     },
     needsRehash: (hash) => {
+      // argon2's own check compares version and cost, not the variant.
+      if (!hash.startsWith('$argon2id$')) return true
       try {
         return argon2.needsRehash(hash, params)
       } catch {

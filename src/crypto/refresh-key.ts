@@ -4,9 +4,10 @@
  * `<dataDir>/refresh-token-secret`, created (mode 0600) on first start.
  * Instances that share a database must share this key.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ConfigError } from '../config.js'
+import { writePrivateFile } from './private-file.js'
 import { randomSecret } from './secrets.js'
 
 const SECRET_FILE = 'refresh-token-secret'
@@ -22,7 +23,6 @@ export async function loadRefreshKey (configured: string | undefined, dataDir: s
     }
   }
   const secret = randomSecret()
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  await writeFile(file, secret + '\n', { mode: 0o600 })
+  await writePrivateFile(file, secret + '\n')
   return Buffer.from(secret, 'base64url')
 }

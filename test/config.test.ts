@@ -1,0 +1,144 @@
+/**
+ * loadConfig (src/config.ts): defaults that let a fresh checkout run, a
+ * deeply frozen result, a ConfigError naming the variable for every bad
+ * value, and every variable it reads documented in .env.example.
+ */
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { ConfigError, OWASP_ARGON2_MINIMUM, loadConfig } from '../src/config.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+function thrownBy (fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
+
+t.test('with no configuration at all, the defaults are those of a fresh local checkout', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.logLevel, 'info')
+  t.equal(config.trustProxy, false)
+  t.equal(config.databaseUrl, 'file:./data/vouch.db')
+  t.equal(config.dataDir, './data')
+  t.equal(config.tokens.algorithm, 'EdDSA')
+  t.equal(config.tokens.accessTokenTtl, 900, '15 minutes')
+  t.equal(config.tokens.clockSkew, 5)
+  t.equal(config.tokens.signingKeys, undefined, 'a key is generated')
+  t.equal(config.tokens.refreshTokenSecret, undefined, 'a secret is generated')
+  t.equal(config.tokens.issuer, 'http://localhost:3000')
+  t.equal(config.tokens.audience, 'vouch')
+  t.equal(config.sessions.lifetime, 1_209_600, '14 days')
+  t.equal(config.sessions.reuseGraceWindow, 10)
+  t.same(config.passwords.argon2, OWASP_ARGON2_MINIMUM)
+  t.same(OWASP_ARGON2_MINIMUM, { memoryCost: 19_456, timeCost: 2, parallelism: 1 }, 'm = 19 MiB, t = 2, p = 1')
+  t.equal(config.passwords.minLength, 8)
+  t.equal(config.passwords.maxLength, 256)
+})
+
+t.test('empty and blank values count as unset', async (t) => {
+  const config = loadConfig({ PORT: '', HOST: '   ', SIGNING_ALG: '', ACCESS_TOKEN_TTL: ' ' })
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.tokens.algorithm, 'EdDSA')
+  t.equal(config.tokens.accessTokenTtl, 900)
+})
+
+t.test('valid values are taken', async (t) => {
+  const secret = Buffer.alloc(32, 1).toString('base64url')
+  const config = loadConfig({
+    PORT: '8080', HOST: '0.0.0.0', SIGNING_ALG: 'ES256', ACCESS_TOKEN_TTL: '300', SESSION_LIFETIME: '86400',
+    REFRESH_REUSE_GRACE: '0', ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3', LOG_LEVEL: 'warn',
+    DATABASE_URL: 'file:/var/lib/vouch/db.sqlite', JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'api',
+    REFRESH_TOKEN_SECRET: secret, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+  })
+  t.match(config, {
+    port: 8080, host: '0.0.0.0', logLevel: 'warn', databaseUrl: 'file:/var/lib/vouch/db.sqlite',
+    trustProxy: '10.0.0.0/8, 127.0.0.1',
+    tokens: { algorithm: 'ES256', accessTokenTtl: 300, issuer: 'https://auth.example.com', audience: 'api', refreshTokenSecret: secret },
+    sessions: { lifetime: 86_400, reuseGraceWindow: 0 },
+    passwords: { argon2: { memoryCost: 65_536, timeCost: 3, parallelism: 1 } },
+  })
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
+})
+
+t.test('the configuration is deeply frozen', async (t) => {
+  const config = loadConfig({})
+  const unfrozen: string[] = []
+  const walk = (value: unknown, where: string): void => {
+    if (value === null || typeof value !== 'object') return
+    if (!Object.isFrozen(value)) unfrozen.push(where)
+    for (const [name, child] of Object.entries(value)) walk(child, `${where}.${name}`)
+  }
+  walk(config, 'config')
+  t.same(unfrozen, [], 'every object in the tree is frozen')
+  t.throws(() => { (config as { port: number }).port = 1 }, TypeError)
+  t.throws(() => { (config.passwords.argon2 as { memoryCost: number }).memoryCost = 1 }, TypeError)
+  t.throws(() => { (config.tokens as { algorithm: string }).algorithm = 'none' }, TypeError)
+  t.equal(config.passwords.argon2.memoryCost, OWASP_ARGON2_MINIMUM.memoryCost)
+  t.ok(Object.isFrozen(OWASP_ARGON2_MINIMUM))
+})
+
+t.test('each bad value stops start-up with a ConfigError naming the variable', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '3000.5'],
+    ['SIGNING_ALG', 'HS256'],
+    ['SIGNING_ALG', 'none'],
+    ['SIGNING_ALG', 'RS256'],
+    ['ARGON2_MEMORY_KIB', String(OWASP_ARGON2_MINIMUM.memoryCost - 1)],
+    ['ARGON2_MEMORY_KIB', '1024'],
+    ['ARGON2_TIME_COST', '1'],
+    ['ARGON2_PARALLELISM', '0'],
+    ['ACCESS_TOKEN_TTL', '0'],
+    ['ACCESS_TOKEN_TTL', '15m'],
+    ['CLOCK_SKEW', '3600'],
+    ['SESSION_LIFETIME', '10'],
+    ['REFRESH_REUSE_GRACE', 'soon'],
+    ['PASSWORD_MIN_LENGTH', '4'],
+    ['LOG_LEVEL', 'loud'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'file:'],
+    ['JWT_ISSUER', 'not a url'],
+    ['REFRESH_TOKEN_SECRET', 'short'],
+    ['REFRESH_TOKEN_SECRET', `${Buffer.alloc(32, 1).toString('base64')}+/`],
+    ['TRUST_PROXY', 'bogus'],
+  ]
+  for (const [variable, value] of bad) {
+    const err = thrownBy(() => loadConfig({ [variable]: value }))
+    t.type(err, ConfigError, `${variable}=${value} throws a ConfigError`)
+    t.equal((err as ConfigError | undefined)?.variable, variable, `${variable}=${value}: the error is about ${variable}`)
+    t.match((err as Error | undefined)?.message, new RegExp(`^${variable}\\b`), `${variable}=${value}: the message names ${variable}`)
+  }
+})
+
+t.test('every variable loadConfig reads is documented in .env.example', async (t) => {
+  const source = await readFile(`${ROOT}src/config.ts`, 'utf8')
+  // read('X'), int('X', ...), oneOf('X', ...), oneOf<T>('X', ...), url('X', ...)
+  const names = [...new Set([...source.matchAll(/\b(?:read|int|oneOf|url)(?:<[^>(]*>)?\('([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!))]
+  t.ok(names.length >= 15, `found the variables in src/config.ts (${names.length})`)
+  for (const known of ['PORT', 'HOST', 'DATABASE_URL', 'SIGNING_ALG', 'SIGNING_KEYS', 'TRUST_PROXY', 'REFRESH_TOKEN_SECRET']) {
+    t.ok(names.includes(known), `the extraction finds ${known}`)
+  }
+
+  let example: string
+  try {
+    example = await readFile(`${ROOT}.env.example`, 'utf8')
+  } catch (err) {
+    t.fail(`.env.example cannot be read: ${(err as Error).message}`)
+    return
+  }
+  for (const name of names) {
+    // Documented as an assignment, commented out or not: `NAME=...` or `# NAME=...`.
+    t.match(example, new RegExp(`^[#\\s]*${name}=`, 'm'), `${name} is in .env.example`)
+  }
+})
