@@ -1,5 +1,6 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import { serializeSqlite } from './serialized-sqlite.js'
 
 /**
  * The Prisma driver adapter for a database URL. `file:` URLs are the
@@ -7,7 +8,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
  */
 export function adapterFor (databaseUrl: string): SqlMigrationAwareDriverAdapterFactory {
   if (databaseUrl.startsWith('file:')) {
-    return new PrismaBetterSqlite3({ url: databaseUrl, timeout: 5000 })
+    return serializeSqlite(new PrismaBetterSqlite3({ url: databaseUrl, timeout: 5000 }))
   }
   throw new TypeError(`unsupported database URL scheme: ${databaseUrl.split(':')[0]}`)
 }

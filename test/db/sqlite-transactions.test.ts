@@ -1,0 +1,43 @@
+/**
+ * The embedded SQLite database has one connection. A statement issued by
+ * another request while a transaction is open must not run inside that
+ * transaction: if the transaction rolls back, the other request's write
+ * (already reported as done) would silently vanish with it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { createTestDatabase } from '../helpers/app.js'
+
+t.test("a write made while another request's transaction is open survives that transaction's rollback", async (t) => {
+  const { db } = await createTestDatabase(t)
+  const other = await db.user.create({ data: { email: 'other@example.com', passwordHash: 'x' } })
+  const rolledBack = db.$transaction(async (tx) => {
+    await tx.user.create({ data: { email: 'inside@example.com', passwordHash: 'x' } })
+    await sleep(50)
+    throw new Error('abort')
+  })
+  await sleep(10)
+  const created = db.user.create({ data: { email: 'outside@example.com', passwordHash: 'x' } })
+  const bumped = db.user.updateMany({ where: { id: other.id }, data: { tokenVersion: { increment: 1 } } })
+
+  await t.rejects(rolledBack, /abort/)
+  await Promise.all([created, bumped])
+  t.equal(await db.user.count({ where: { email: 'inside@example.com' } }), 0, 'the transaction rolled back')
+  t.equal(await db.user.count({ where: { email: 'outside@example.com' } }), 1, 'the other insert is kept')
+  t.equal((await db.user.findUniqueOrThrow({ where: { id: other.id } })).tokenVersion, 1, 'the other update is kept')
+})
+
+t.test('a read made while a transaction is open does not see its uncommitted writes', async (t) => {
+  const { db } = await createTestDatabase(t)
+  let seen = -1
+  const tx = db.$transaction(async (tx) => {
+    await tx.user.create({ data: { email: 'pending@example.com', passwordHash: 'x' } })
+    await sleep(50)
+    throw new Error('abort')
+  })
+  await sleep(10)
+  const read = db.user.count().then((count) => { seen = count })
+  await t.rejects(tx)
+  await read
+  t.equal(seen, 0)
+})
