@@ -1,14 +1,9 @@
 /** Small helpers for talking to the app through `inject`, so tests read as scenarios. */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 
-export interface TokenPair {
-  tokenType: 'Bearer'
-  accessToken: string
-  expiresIn: number
-  refreshToken: string
-  refreshExpiresIn: number
-  sessionId: string
-}
+import type { TokenPair } from '../../src/domain/sessions.js'
+
+export type { TokenPair }
 
 export const PASSWORD = 'correct horse battery staple'
 

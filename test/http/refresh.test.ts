@@ -1,7 +1,7 @@
 /** Refresh-token rotation, the reuse grace window, and session lifetimes. */
 import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
-import { codeOf, login, me, refresh, register, uniqueEmail, type TokenPair } from '../helpers/client.js'
+import { bearer, codeOf, login, me, post, refresh, register, uniqueEmail, type TokenPair } from '../helpers/client.js'
 
 t.test('a refresh rotates the refresh token and keeps the session', async (t) => {
   const { app, clock } = await createTestApp(t)
@@ -98,7 +98,7 @@ t.test('malformed, forged and foreign refresh tokens are refresh_token_invalid',
 t.test('refreshing a logged-out session is refresh_token_invalid', async (t) => {
   const { app } = await createTestApp(t)
   const a = await register(app)
-  const res = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${a.accessToken}` } })
+  const res = await post(app, '/auth/logout', undefined, bearer(a.accessToken))
   t.equal(res.statusCode, 204)
   t.equal(codeOf(await me(app, a.accessToken)), 'token_revoked')
   t.equal(codeOf(await refresh(app, a.refreshToken)), 'refresh_token_invalid')
