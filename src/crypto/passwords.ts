@@ -17,7 +17,9 @@ export interface PasswordHasher {
 
 export function createPasswordHasher (params: Argon2Params): PasswordHasher {
   const options = { type: argon2.argon2id, ...params } as const
-  let dummy: Promise<string> | undefined
+  // Made up front, so that even the first unknown-email sign-in costs one verification, not a hash and a verification.
+  const dummy = argon2.hash('vouch-dummy-password', options)
+  dummy.catch(() => {}) // a failure resurfaces where it is awaited
 
   const verifyAgainst = async (hash: string, password: string): Promise<boolean> => {
     try {
@@ -31,7 +33,6 @@ export function createPasswordHasher (params: Argon2Params): PasswordHasher {
     hash: (password) => argon2.hash(password, options),
     async verify (hash, password) {
       if (hash !== undefined) return verifyAgainst(hash, password)
-      dummy ??= argon2.hash('vouch-dummy-password', options)
       await verifyAgainst(await dummy, password)
       return false
     },
