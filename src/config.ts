@@ -21,6 +21,14 @@ export interface Config {
   readonly logLevel: string
   readonly trustProxy: boolean | number | string
   readonly databaseUrl: string
+  readonly database: {
+    /** Most connections per process (PostgreSQL). */
+    readonly poolSize: number
+    /** Milliseconds before the server cancels a statement (PostgreSQL). */
+    readonly statementTimeout: number
+    /** Milliseconds to wait for a connection. */
+    readonly connectTimeout: number
+  }
   /** Where generated key material lives (signing keys, refresh-token secret). */
   readonly dataDir: string
   readonly tokens: {
@@ -95,8 +103,10 @@ export function loadConfig (env: Env): Config {
 
   const databaseUrl = (): string => {
     const raw = read('DATABASE_URL') ?? 'file:./data/vouch.db'
-    if (!raw.startsWith('file:') || raw.length === 'file:'.length) {
-      throw new ConfigError('DATABASE_URL', 'must be a SQLite file URL such as file:./data/vouch.db')
+    const sqlite = raw.startsWith('file:') && raw.length > 'file:'.length
+    const postgres = /^postgres(ql)?:\/\//.test(raw) && URL.canParse(raw)
+    if (!sqlite && !postgres) {
+      throw new ConfigError('DATABASE_URL', 'must be a SQLite file URL (file:./data/vouch.db) or a postgresql:// URL')
     }
     return raw
   }
@@ -130,6 +140,11 @@ export function loadConfig (env: Env): Config {
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
     databaseUrl: databaseUrl(),
+    database: {
+      poolSize: int('DB_POOL_SIZE', 10, 1, 1000),
+      statementTimeout: int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+      connectTimeout: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    },
     dataDir: read('DATA_DIR') ?? './data',
     tokens: {
       issuer: url('JWT_ISSUER', 'http://localhost:3000'),

@@ -21,7 +21,7 @@ async function main (): Promise<void> {
     dataDir: config.dataDir,
   })
   const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, config.dataDir)
-  const db = createDb(config.databaseUrl)
+  const db = createDb(config.databaseUrl, { pool: config.database })
   const app = await buildApp({ config, db, keys, refreshKey })
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

@@ -1,14 +1,23 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { PrismaPg } from '@prisma/adapter-pg'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import type { Config } from '../config.js'
+import { providerOf } from './schema.js'
 import { serializeSqlite } from './serialized-sqlite.js'
 
-/**
- * The Prisma driver adapter for a database URL. `file:` URLs are the
- * embedded SQLite database; the file's folder must exist.
- */
-export function adapterFor (databaseUrl: string): SqlMigrationAwareDriverAdapterFactory {
-  if (databaseUrl.startsWith('file:')) {
-    return serializeSqlite(new PrismaBetterSqlite3({ url: databaseUrl, timeout: 5000 }))
+export type PoolSettings = Config['database']
+
+export const DEFAULT_POOL: PoolSettings = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 }
+
+/** The Prisma driver adapter for a database URL: `file:` is SQLite, `postgresql:` PostgreSQL. */
+export function adapterFor (databaseUrl: string, pool: PoolSettings = DEFAULT_POOL): SqlMigrationAwareDriverAdapterFactory {
+  if (providerOf(databaseUrl) === 'sqlite') {
+    return serializeSqlite(new PrismaBetterSqlite3({ url: databaseUrl, timeout: pool.connectTimeout }))
   }
-  throw new TypeError(`unsupported database URL scheme: ${databaseUrl.split(':')[0]}`)
+  return new PrismaPg({
+    connectionString: databaseUrl,
+    max: pool.poolSize,
+    statement_timeout: pool.statementTimeout,
+    connectionTimeoutMillis: pool.connectTimeout,
+  })
 }

@@ -4,7 +4,7 @@
  * layer answers with 503 service_unavailable (fail closed: a token that could
  * not be checked is never accepted).
  */
-import { Prisma } from './generated/client.js'
+import { Prisma } from './generated/sqlite/client.js'
 
 export function isUniqueViolation (err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002'

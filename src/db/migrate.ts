@@ -9,16 +9,17 @@
  */
 import { readFile, readdir } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter } from '@prisma/driver-adapter-utils'
+import { PrismaPg } from '@prisma/adapter-pg'
+import {
+  bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory,
+} from '@prisma/driver-adapter-utils'
+import pg from 'pg'
 import { adapterFor } from './adapter.js'
+import { migrationsDirOf, prismaDir, providerOf, schemaFor, sourceSchemaPath } from './schema.js'
 
 type SchemaEngineModule = typeof import('@prisma/schema-engine-wasm')
 type SchemaEngine = Awaited<ReturnType<SchemaEngineModule['SchemaEngine']['new']>>
 
-export const prismaDir = fileURLToPath(new URL('../../prisma/', import.meta.url))
-const migrationsDir = path.join(prismaDir, 'migrations')
-const schemaPath = path.join(prismaDir, 'schema.prisma')
 const noFilters = { externalTables: [], externalEnums: [] }
 
 /** The slice of the WebAssembly global used here (TypeScript's ES libs leave it out). */
@@ -45,10 +46,10 @@ function loadEngineModule (): Promise<SchemaEngineModule> {
 
 async function withEngine<T> (databaseUrl: string, run: (engine: SchemaEngine, schema: string) => Promise<T>): Promise<T> {
   const { SchemaEngine } = await loadEngineModule()
-  const schema = await readFile(schemaPath, 'utf8')
+  const schema = schemaFor(providerOf(databaseUrl))
   // The engine never closes the connections it opens, and an open SQLite
   // connection keeps its lock: track them and close them when done.
-  const factory = adapterFor(databaseUrl)
+  const factory = engineAdapterFor(databaseUrl)
   const opened: SqlDriverAdapter[] = []
   const track = async (connect: () => Promise<SqlDriverAdapter>) => {
     const connection = await connect()
@@ -61,13 +62,34 @@ async function withEngine<T> (databaseUrl: string, run: (engine: SchemaEngine, s
     connect: () => track(() => factory.connect()),
     connectToShadowDb: () => track(() => factory.connectToShadowDb()),
   })
-  const engine = await SchemaEngine.new({ datamodels: [[schemaPath, schema]] }, () => {}, adapter)
+  const engine = await SchemaEngine.new({ datamodels: [[sourceSchemaPath, schema]] }, () => {}, adapter)
   try {
     return await run(engine, schema)
   } finally {
     engine.free()
     await Promise.all(opened.map((connection) => connection.dispose()))
   }
+}
+
+/**
+ * PostgreSQL's catalogs use the internal one-byte `"char"` type (OID 18),
+ * which the pg driver adapter does not map, so the engine could not
+ * introspect a database (needed to diff one). Reported as text it reads fine.
+ */
+class IntrospectablePool extends pg.Pool {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query (...args: any[]): any {
+    const pending = (super.query as (...a: unknown[]) => Promise<pg.QueryResult>)(...args)
+    return pending.then((result) => {
+      for (const field of result.fields ?? []) if (field.dataTypeID === 18) field.dataTypeID = 25
+      return result
+    })
+  }
+}
+
+function engineAdapterFor (databaseUrl: string): SqlMigrationAwareDriverAdapterFactory {
+  if (providerOf(databaseUrl) === 'sqlite') return adapterFor(databaseUrl)
+  return new PrismaPg(new IntrospectablePool({ connectionString: databaseUrl, max: 2 }), { disposeExternalPool: true })
 }
 
 async function readIfExists (file: string): Promise<string | null> {
@@ -77,7 +99,7 @@ async function readIfExists (file: string): Promise<string | null> {
   })
 }
 
-async function readMigrations () {
+async function readMigrations (migrationsDir: string) {
   const entries = await readdir(migrationsDir, { withFileTypes: true }).catch(() => [])
   const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
   return {
@@ -96,7 +118,7 @@ async function readMigrations () {
 
 /** Applies every pending migration; returns the names of those applied now. */
 export async function applyMigrations (databaseUrl: string): Promise<string[]> {
-  const migrationsList = await readMigrations()
+  const migrationsList = await readMigrations(migrationsDirOf(providerOf(databaseUrl)))
   return withEngine(databaseUrl, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters })
     return appliedMigrationNames
@@ -105,13 +127,13 @@ export async function applyMigrations (databaseUrl: string): Promise<string[]> {
 
 /**
  * The SQL that takes a database migrated to `databaseUrl`'s current state to
- * the schema in prisma/schema.prisma (empty when they agree).
+ * the data model (src/db/schema.ts) for its provider: empty when they agree.
  */
 export async function diffAgainstSchema (databaseUrl: string): Promise<string> {
   return withEngine(databaseUrl, async (engine, schema) => {
     const { stdout } = await engine.diff({
-      from: { tag: 'schemaDatasource', files: [{ path: schemaPath, content: schema }], configDir: prismaDir },
-      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },
+      from: { tag: 'schemaDatasource', files: [{ path: sourceSchemaPath, content: schema }], configDir: prismaDir },
+      to: { tag: 'schemaDatamodel', files: [{ path: sourceSchemaPath, content: schema }] },
       script: true,
       exitCode: null,
       filters: noFilters,

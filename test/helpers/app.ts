@@ -13,8 +13,8 @@ import { buildApp } from '../../src/app.js'
 import { createDomain } from '../../src/domain/index.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createDb, type Db } from '../../src/db/client.js'
-import { adapterFor } from '../../src/db/adapter.js'
-import { PrismaClient } from '../../src/db/generated/client.js'
+import { createScratchDatabase } from '../../src/db/scratch.js'
+import type { Provider } from '../../src/db/schema.js'
 import { applyMigrations } from '../../src/db/migrate.js'
 import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
@@ -47,27 +47,25 @@ export interface TestOptions {
   passwords?: PasswordHasher
 }
 
+/** Which database the suite runs on: VOUCH_TEST_DATABASE=postgresql, or SQLite by default. */
+export const TEST_PROVIDER: Provider = process.env.VOUCH_TEST_DATABASE === 'postgresql' ? 'postgresql' : 'sqlite'
+
 /**
- * A migrated, empty SQLite database in its own temp folder, removed at
- * teardown. With `onQuery`, every SQL statement the client sends is reported.
+ * A migrated, empty database of the suite's provider (a SQLite file, or a
+ * throw-away PostgreSQL database), and a temp folder for key material; both
+ * removed at teardown. With `onQuery`, every SQL statement is reported.
  */
 export async function createTestDatabase (t: Test, onQuery?: (sql: string) => void): Promise<{ db: Db, dir: string, url: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-test-'))
-  const url = `file:${path.join(dir, 'test.db')}`
-  await applyMigrations(url)
-  let db: Db
-  if (onQuery) {
-    const logging = new PrismaClient({ adapter: adapterFor(url), log: [{ emit: 'event', level: 'query' }] })
-    logging.$on('query', (event) => onQuery(event.query))
-    db = logging as unknown as Db
-  } else {
-    db = createDb(url)
-  }
+  const scratch = await createScratchDatabase(TEST_PROVIDER)
+  await applyMigrations(scratch.url)
+  const db = createDb(scratch.url, onQuery ? { onQuery } : {})
   t.teardown(async () => {
     await db.$disconnect()
+    await scratch.drop()
     await rm(dir, { recursive: true, force: true })
   })
-  return { db, dir, url }
+  return { db, dir, url: scratch.url }
 }
 
 /** Everything the app is built from: database, config, keys and clock. */

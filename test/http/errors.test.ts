@@ -1,7 +1,7 @@
 /** Every failure answers in one shape with a stable code, and never leaks internals. */
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { CHEAP_ARGON2, createTestApp } from '../helpers/app.js'
+import { CHEAP_ARGON2, TEST_PROVIDER, createTestApp } from '../helpers/app.js'
 import { PASSWORD, bearer, me, post, register, uniqueEmail } from '../helpers/client.js'
 import { createPasswordHasher, type PasswordHasher } from '../../src/crypto/passwords.js'
 import { createDb } from '../../src/db/client.js'
@@ -152,7 +152,8 @@ t.test('an unreachable database is service_unavailable: fail closed, never a 500
   const { app, keys, config, dir } = await createTestApp(t)
   const a = await register(app)
   // The same deployment (keys, config), on a database that cannot be opened.
-  const down = await createTestApp(t, { db: createDb(`file:${dir}/missing-folder/vouch.db`), keys })
+  const deadUrl = TEST_PROVIDER === 'sqlite' ? `file:${dir}/missing-folder/vouch.db` : 'postgresql://postgres@127.0.0.1:1/vouch'
+  const down = await createTestApp(t, { db: createDb(deadUrl), keys })
   t.equal(down.config.tokens.issuer, config.tokens.issuer)
 
   const res = await me(down.app, a.accessToken)

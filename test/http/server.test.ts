@@ -11,6 +11,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createLocalJWKSet, jwtVerify } from 'jose'
+import { createScratchDatabase } from '../../src/db/scratch.js'
+import { TEST_PROVIDER } from '../helpers/app.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -48,12 +50,14 @@ async function startServer (env: Record<string, string>): Promise<{ child: Child
 t.test('a listening server migrates, creates its key, serves the whole flow and stops on SIGTERM', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-server-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const database = await createScratchDatabase(TEST_PROVIDER)
+  t.teardown(() => database.drop())
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
   const { child, output } = await startServer({
     PORT: String(port),
     DATA_DIR: dir,
-    DATABASE_URL: `file:${dir}/vouch.db`,
+    DATABASE_URL: database.url,
     JWT_ISSUER: base,
     ARGON2_MEMORY_KIB: '19456',
   })
