@@ -5,6 +5,7 @@
  * server exits with that message. Every variable is documented, with its
  * default, in .env.example.
  */
+import { availableParallelism } from 'node:os'
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256'
 
@@ -18,6 +19,8 @@ export interface Argon2Params {
 export interface Config {
   readonly host: string
   readonly port: number
+  /** Worker processes started by src/cluster.ts. */
+  readonly workers: number
   readonly logLevel: string
   readonly trustProxy: boolean | number | string
   readonly databaseUrl: string
@@ -52,6 +55,13 @@ export interface Config {
     /** Seconds during which an already-rotated refresh token is a benign duplicate. */
     readonly reuseGraceWindow: number
   }
+  readonly cache: {
+    /** Seconds a cached session check may be trusted (the bound if an invalidation is lost); 0 = no cache. */
+    readonly ttl: number
+    readonly maxEntries: number
+  }
+  /** Optional: shares invalidations and rate-limit counters between instances. */
+  readonly redisUrl: string | undefined
   readonly passwords: {
     readonly minLength: number
     readonly maxLength: number
@@ -120,6 +130,14 @@ export function loadConfig (env: Env): Config {
     throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or a list of addresses, got "${raw}"`)
   }
 
+  const redisUrl = (): string | undefined => {
+    const raw = read('REDIS_URL')
+    if (raw !== undefined && (!/^rediss?:\/\//.test(raw) || !URL.canParse(raw))) {
+      throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got "${raw}"`)
+    }
+    return raw
+  }
+
   const refreshTokenSecret = (): string | undefined => {
     const raw = read('REFRESH_TOKEN_SECRET')
     if (raw !== undefined && (!/^[A-Za-z0-9_-]+$/.test(raw) || Buffer.from(raw, 'base64url').length < 32)) {
@@ -137,6 +155,7 @@ export function loadConfig (env: Env): Config {
   const config: Config = {
     host: read('HOST') ?? '127.0.0.1',
     port: int('PORT', 3000, 0, 65_535),
+    workers: int('WORKERS', availableParallelism(), 1, 256),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
     databaseUrl: databaseUrl(),
@@ -160,6 +179,11 @@ export function loadConfig (env: Env): Config {
       idleTimeout: int('SESSION_IDLE_TIMEOUT', 604_800, 0),
       reuseGraceWindow: int('REFRESH_REUSE_GRACE', 10, 0, 300),
     },
+    cache: {
+      ttl: int('REVOCATION_CACHE_TTL', 5, 0, 300),
+      maxEntries: int('REVOCATION_CACHE_SIZE', 100_000, 1, 10_000_000),
+    },
+    redisUrl: redisUrl(),
     passwords: {
       minLength: int('PASSWORD_MIN_LENGTH', 8, 8, PASSWORD_MAX_LENGTH),
       maxLength: PASSWORD_MAX_LENGTH,

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import Database from 'better-sqlite3'
 import path from 'node:path'
 import { PrismaClient } from './generated/sqlite/client.js'
 import { PrismaClient as PostgresPrismaClient } from './generated/postgresql/client.js'
@@ -30,9 +31,21 @@ export function createDb (databaseUrl: string, options: DbOptions = {}): Db {
   return client
 }
 
-/** SQLite creates the database file but not its folder. */
-export async function ensureDatabaseDir (databaseUrl: string): Promise<void> {
+/**
+ * Readies an embedded SQLite database: creates its folder (SQLite creates
+ * the file, not the folder) and switches it to write-ahead logging, so that
+ * several worker processes can share it (readers never wait for the writer).
+ * The setting lives in the file. Nothing to do for PostgreSQL.
+ */
+export async function prepareDatabase (databaseUrl: string): Promise<void> {
   if (providerOf(databaseUrl) !== 'sqlite') return
   const file = databaseUrl.slice('file:'.length)
-  if (file !== ':memory:') await mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 })
+  if (file === ':memory:') return
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 })
+  const sqlite = new Database(file)
+  try {
+    sqlite.pragma('journal_mode = WAL')
+  } finally {
+    sqlite.close()
+  }
 }

@@ -11,6 +11,7 @@ import { createAccessTokens, type AccessTokens } from './access-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { systemClock, type Clock } from './clock.js'
 import { createSessions, type Sessions } from './sessions.js'
+import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
 
 export interface DomainDeps {
   config: Config
@@ -20,27 +21,31 @@ export interface DomainDeps {
   refreshKey: Uint8Array
   clock?: Clock
   passwords?: PasswordHasher
+  /** How other instances are told of revocations; a lone instance needs none. */
+  bus?: InvalidationBus
 }
 
 export interface Domain {
   accessTokens: AccessTokens
   sessions: Sessions
   accounts: Accounts
+  cache: SessionCache
 }
 
-export function createDomain ({ config, db, keys, refreshKey, clock = systemClock, passwords }: DomainDeps): Domain {
+export function createDomain ({ config, db, keys, refreshKey, clock = systemClock, passwords, bus = localBus() }: DomainDeps): Domain {
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
     ttl: config.tokens.accessTokenTtl,
     clockSkew: config.tokens.clockSkew,
   }, clock)
-  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions })
+  const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries }, bus)
+  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache })
   const accounts = createAccounts({
     db,
     passwords: passwords ?? createPasswordHasher(config.passwords.argon2),
     sessions,
     policy: config.passwords,
   })
-  return { accessTokens, sessions, accounts }
+  return { accessTokens, sessions, accounts, cache }
 }

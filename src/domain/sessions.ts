@@ -24,6 +24,7 @@ import type { Db } from '../db/client.js'
 import { deriveSecret, hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
 import type { AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
+import type { SessionCache, SessionState } from './session-cache.js'
 
 export interface TokenPair {
   tokenType: 'Bearer'
@@ -101,9 +102,11 @@ export interface SessionDeps {
   /** Key that rotated refresh secrets are derived under. */
   refreshKey: Uint8Array
   settings: SessionSettings
+  /** Keeps the access-token check off the database; told of every write here. */
+  cache: SessionCache
 }
 
-interface SessionState {
+interface SessionActivity {
   tokenVersion: number
   revokedAt: Date | null
   expiresAt: Date
@@ -119,11 +122,11 @@ export function parseRefreshToken (token: string): { sessionId: string, secret: 
   return dot > 0 && UUID.test(sessionId) && isWellFormedSecret(secret) ? { sessionId, secret } : undefined
 }
 
-export function createSessions ({ db, clock, accessTokens, refreshKey, settings }: SessionDeps): Sessions {
+export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache }: SessionDeps): Sessions {
   const idleMs = settings.idleTimeout * 1000
   const graceMs = settings.reuseGraceWindow * 1000
 
-  const isActive = (session: SessionState, userVersion: number, now: Date): boolean =>
+  const isActive = (session: SessionActivity, userVersion: number, now: Date): boolean =>
     session.revokedAt === null &&
     session.tokenVersion === userVersion &&
     session.expiresAt > now &&
@@ -147,8 +150,24 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings 
     }
   }
 
-  const revokeSession = (where: { id: string, userId?: string }, reason: RevokedReason, now: Date) =>
-    db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } })
+  const revokeSession = async (where: { id: string, userId?: string }, reason: RevokedReason, now: Date) => {
+    const revoked = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } })
+    if (revoked.count > 0) cache.sessionChanged(where.id)
+    return revoked
+  }
+
+  const loadState = async (sessionId: string): Promise<SessionState | null> => {
+    const row = await db.session.findUnique({
+      where: { id: sessionId },
+      select: {
+        userId: true, tokenVersion: true, revokedAt: true, expiresAt: true, lastUsedAt: true,
+        user: { select: { tokenVersion: true } },
+      },
+    })
+    if (row === null) return null
+    const { user, ...session } = row
+    return { ...session, userVersion: user.tokenVersion }
+  }
 
   const loadForRefresh = (sessionId: string) => db.session.findUnique({
     where: { id: sessionId },
@@ -196,7 +215,11 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings 
             where: { id: session.id, refreshTokenHash: presentedHash, revokedAt: null, tokenVersion: session.tokenVersion },
             data: { refreshTokenHash: hashSecret(child), previousRefreshTokenHash: presentedHash, rotatedAt: now, lastUsedAt: now },
           })
-          if (rotated.count === 1) return tokenPair(session, session.tokenVersion, child, now)
+          if (rotated.count === 1) {
+            // Only lastUsedAt changed for the access-token check: no need to tell other instances.
+            cache.sessionChanged(session.id, { broadcast: false })
+            return tokenPair(session, session.tokenVersion, child, now)
+          }
           continue
         }
 
@@ -219,15 +242,9 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings 
 
     async authenticate (accessToken) {
       const claims = await accessTokens.verify(accessToken)
-      const session = await db.session.findUnique({
-        where: { id: claims.sid },
-        select: {
-          userId: true, tokenVersion: true, revokedAt: true, expiresAt: true, lastUsedAt: true,
-          user: { select: { tokenVersion: true } },
-        },
-      })
-      if (session === null || session.userId !== claims.sub || claims.ver !== session.user.tokenVersion ||
-          !isActive(session, session.user.tokenVersion, clock.now())) {
+      const session = await cache.read(claims.sid, () => loadState(claims.sid))
+      if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
+          !isActive(session, session.userVersion, clock.now())) {
         throw new DomainError('token_revoked')
       }
       return { userId: claims.sub, sessionId: claims.sid, version: claims.ver }
@@ -239,6 +256,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings 
 
     async endAll (userId) {
       await db.user.updateMany({ where: { id: userId }, data: { tokenVersion: { increment: 1 } } })
+      cache.userChanged(userId)
     },
 
     async keepOnly (principal, passwordUpdate) {
@@ -266,6 +284,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings 
         if (rekeyed.count === 0) throw new DomainError('token_revoked')
         return { id: principal.sessionId, userId: principal.userId, expiresAt: await expiryOf(tx, principal.sessionId) }
       })
+      cache.userChanged(principal.userId)
       return tokenPair(session, version, secret, now)
     },
 

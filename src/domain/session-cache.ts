@@ -1,0 +1,156 @@
+/**
+ * The in-process cache that keeps the database off the authenticated-request
+ * hot path. It holds, per session id, the state the access-token check needs
+ * (the session row's version, revocation and lifetimes, and its user's
+ * current tokenVersion). Invariants:
+ *
+ * - This instance's own writes invalidate its entries synchronously, before
+ *   the write's response is sent: a single instance is exactly correct.
+ * - Other instances hear of a write through the invalidation bus (Redis
+ *   pub/sub, PostgreSQL LISTEN/NOTIFY, or the cluster's IPC); an entry is
+ *   also never trusted longer than `ttlMs`, the bound that holds if a message
+ *   is lost, and never trusted at all while the bus is disconnected (the
+ *   cache is emptied when it reconnects, since messages may have been missed).
+ * - A database read that overlapped an invalidation is used once but not
+ *   cached, so an invalidation can never be overwritten by older data.
+ * - Memory is bounded: at most `maxEntries` sessions, least recently stored
+ *   evicted first.
+ */
+
+export interface SessionState {
+  userId: string
+  tokenVersion: number
+  revokedAt: Date | null
+  expiresAt: Date
+  lastUsedAt: Date
+  /** The user's current tokenVersion. */
+  userVersion: number
+}
+
+export type Invalidation = { kind: 'user', id: string } | { kind: 'session', id: string }
+
+/** Carries invalidations between instances. */
+export interface InvalidationBus {
+  /** Tells the other instances (fire and forget; a lost message is covered by the TTL). */
+  publish (event: Invalidation): void
+  /** Registers the handler for invalidations from other instances. */
+  subscribe (handler: (event: Invalidation) => void): void
+  /** False while the bus cannot guarantee delivery (disconnected). */
+  readonly healthy: boolean
+  /** Registers a callback for the moment the bus (re)connects. */
+  onReconnect (handler: () => void): void
+  close (): Promise<void>
+}
+
+export interface SessionCacheSettings {
+  /** Milliseconds an entry may be trusted; 0 disables the cache. */
+  ttlMs: number
+  maxEntries: number
+}
+
+export interface SessionCache {
+  /** The cached state of a session, or undefined when it must be read from the database. */
+  get (sessionId: string): SessionState | undefined
+  /**
+   * Reads through the cache: `load` runs on a miss, and its result is kept
+   * unless an invalidation happened while it ran.
+   */
+  read (sessionId: string, load: () => Promise<SessionState | null>): Promise<SessionState | null>
+  /** After this instance changed a user's version: drop and tell the others. */
+  userChanged (userId: string): void
+  /** After this instance changed a session: drop and tell the others. */
+  sessionChanged (sessionId: string, options?: { broadcast?: boolean }): void
+  readonly size: number
+  clear (): void
+}
+
+interface Entry {
+  state: SessionState
+  storedAt: number
+}
+
+export function createSessionCache (settings: SessionCacheSettings, bus: InvalidationBus, now: () => number = performance.now.bind(performance)): SessionCache {
+  const entries = new Map<string, Entry>()
+  const byUser = new Map<string, Set<string>>()
+  let invalidations = 0
+
+  const drop = (sessionId: string) => {
+    const entry = entries.get(sessionId)
+    if (entry === undefined) return
+    entries.delete(sessionId)
+    const sessions = byUser.get(entry.state.userId)
+    sessions?.delete(sessionId)
+    if (sessions?.size === 0) byUser.delete(entry.state.userId)
+  }
+
+  const apply = (event: Invalidation) => {
+    invalidations += 1
+    if (event.kind === 'session') {
+      drop(event.id)
+    } else {
+      for (const sessionId of byUser.get(event.id) ?? []) drop(sessionId)
+    }
+  }
+
+  const clear = () => {
+    invalidations += 1
+    entries.clear()
+    byUser.clear()
+  }
+
+  bus.subscribe(apply)
+  bus.onReconnect(clear)
+
+  const get = (sessionId: string): SessionState | undefined => {
+    if (settings.ttlMs === 0 || !bus.healthy) return undefined
+    const entry = entries.get(sessionId)
+    if (entry === undefined) return undefined
+    if (now() - entry.storedAt >= settings.ttlMs) {
+      drop(sessionId)
+      return undefined
+    }
+    return entry.state
+  }
+
+  const store = (sessionId: string, state: SessionState) => {
+    drop(sessionId)
+    entries.set(sessionId, { state, storedAt: now() })
+    let sessions = byUser.get(state.userId)
+    if (sessions === undefined) byUser.set(state.userId, sessions = new Set())
+    sessions.add(sessionId)
+    while (entries.size > settings.maxEntries) drop(entries.keys().next().value as string)
+  }
+
+  return {
+    get,
+    async read (sessionId, load) {
+      const cached = get(sessionId)
+      if (cached !== undefined) return cached
+      const before = invalidations
+      const state = await load()
+      if (state !== null && settings.ttlMs > 0 && bus.healthy && invalidations === before) store(sessionId, state)
+      return state
+    },
+    userChanged (userId) {
+      apply({ kind: 'user', id: userId })
+      bus.publish({ kind: 'user', id: userId })
+    },
+    sessionChanged (sessionId, { broadcast = true } = {}) {
+      apply({ kind: 'session', id: sessionId })
+      if (broadcast) bus.publish({ kind: 'session', id: sessionId })
+    },
+    get size () { return entries.size },
+    clear,
+  }
+}
+
+/** A bus for a lone instance: nothing to tell, always healthy. */
+export function localBus (): InvalidationBus {
+  return {
+    publish () {},
+    subscribe () {},
+    healthy: true,
+    onReconnect () {},
+    close: async () => {},
+  }
+}

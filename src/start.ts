@@ -1,0 +1,62 @@
+/**
+ * Starting a vouch process: bring the database schema up to date, load (or
+ * create) the key material, connect the invalidation bus, listen, and shut
+ * down gracefully on SIGINT/SIGTERM. Entry points: src/server.ts (one
+ * process) and src/cluster.ts (one worker per core).
+ */
+import cluster from 'node:cluster'
+import closeWithGrace from 'close-with-grace'
+import { ConfigError, type Config } from './config.js'
+import { buildApp, createLogger } from './app.js'
+import { busKindFor, createBus } from './bus/index.js'
+import { createDb, prepareDatabase } from './db/client.js'
+import { applyMigrations } from './db/migrate.js'
+import { loadKeySet } from './crypto/keys.js'
+import { loadRefreshKey } from './crypto/refresh-key.js'
+
+/**
+ * What a process needs before it serves: an up-to-date schema and the key
+ * material (created on first start). Cluster workers skip the migrations:
+ * the primary ran them, and created the keys, before forking.
+ */
+export async function prepare (config: Config, { migrate = true } = {}) {
+  if (migrate) {
+    await prepareDatabase(config.databaseUrl)
+    await applyMigrations(config.databaseUrl)
+  }
+  const keys = await loadKeySet({
+    algorithm: config.tokens.algorithm,
+    signingKeys: config.tokens.signingKeys,
+    dataDir: config.dataDir,
+  })
+  const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, config.dataDir)
+  return { keys, refreshKey }
+}
+
+export async function serve (config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel)
+  const { keys, refreshKey } = await prepare(config, { migrate: !cluster.isWorker })
+  const db = createDb(config.databaseUrl, { pool: config.database })
+  const bus = createBus(config, (message, err) => logger.warn({ err }, message))
+  const app = await buildApp({ config, db, keys, refreshKey, bus, logger })
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+    await bus.close()
+    await db.$disconnect()
+  })
+
+  await app.listen({ host: config.host, port: config.port })
+  app.log.info({ kid: keys.current.kid, alg: keys.algorithm, invalidations: busKindFor(config) }, 'ready')
+}
+
+export function exitOnStartupError (err: unknown): never {
+  if (err instanceof ConfigError) {
+    console.error(`vouch: invalid configuration: ${err.message}`)
+  } else {
+    console.error('vouch: failed to start:', err instanceof Error ? err.message : err)
+  }
+  process.exit(1)
+}
