@@ -19,6 +19,7 @@ import { applyMigrations } from '../../src/db/migrate.js'
 import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
 import type { PasswordHasher } from '../../src/crypto/passwords.js'
+import type { InvalidationBus } from '../../src/domain/session-cache.js'
 import { createTestClock, type TestClock } from './clock.js'
 
 export const CHEAP_ARGON2 = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
@@ -45,6 +46,7 @@ export interface TestOptions {
   /** Use these keys instead of generating new ones. */
   keys?: KeySet
   passwords?: PasswordHasher
+  bus?: InvalidationBus
 }
 
 /** Which database the suite runs on: VOUCH_TEST_DATABASE=postgresql, or SQLite by default. */
@@ -82,6 +84,7 @@ async function createTestDeps (t: Test, options: TestOptions) {
     db: options.db ?? db,
     dir, config, keys, refreshKey, clock: createTestClock(),
     ...(options.passwords && { passwords: options.passwords }),
+    ...(options.bus && { bus: options.bus }),
   }
 }
 

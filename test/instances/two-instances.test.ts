@@ -1,0 +1,97 @@
+/**
+ * Two real vouch processes on different ports sharing one database: a
+ * revocation made through one is honoured by the other within the documented
+ * bound, even though the other had the token's check cached.
+ *
+ * Channels: Redis pub/sub (REDIS_URL) on either database; PostgreSQL
+ * LISTEN/NOTIFY when the database is PostgreSQL. On SQLite without Redis the
+ * only bound is the cache TTL, shown with REVOCATION_CACHE_TTL=1.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { generatePrivateJwk } from '../../src/crypto/keys.js'
+import { createScratchDatabase } from '../../src/db/scratch.js'
+import { TEST_PROVIDER } from '../helpers/app.js'
+import { call, startVouch, type VouchProcess } from '../helpers/process.js'
+
+const BOUND_MS = 1000
+const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+interface Variant { name: string, env: Record<string, string>, boundMs: number }
+
+const variants: Variant[] = [
+  { name: 'Redis pub/sub', env: { REDIS_URL }, boundMs: BOUND_MS },
+  TEST_PROVIDER === 'postgresql'
+    ? { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, boundMs: BOUND_MS }
+    : { name: 'no channel, cache TTL 1 s', env: { REVOCATION_CACHE_TTL: '1' }, boundMs: 1000 + 500 },
+]
+
+async function twoInstances (t: Test, env: Record<string, string>): Promise<[VouchProcess, VouchProcess]> {
+  const database = await createScratchDatabase(TEST_PROVIDER)
+  t.teardown(() => database.drop())
+  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-instances-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // Instances of one deployment share the key material through configuration.
+  const shared = {
+    DATABASE_URL: database.url,
+    SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
+    REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'warn',
+    ...env,
+  }
+  const a = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'a') })
+  const b = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'b') })
+  return [a, b]
+}
+
+/** Polls until `check` is true; resolves with the milliseconds it took. */
+async function within (boundMs: number, check: () => Promise<boolean>): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < boundMs * 3) {
+    if (await check()) return performance.now() - start
+    await sleep(5)
+  }
+  return Infinity
+}
+
+const rejectedBy = (instance: VouchProcess, token: string) => async () => {
+  const res = await call(instance.base, '/auth/me', { token })
+  return res.status === 401 && res.body.code === 'token_revoked'
+}
+
+for (const variant of variants) {
+  t.test(`${variant.name}: logout-all on A is honoured by B within ${variant.boundMs} ms`, async (t) => {
+    const [a, b] = await twoInstances(t, variant.env)
+    const user = (await call(a.base, '/auth/register', { body: { email: 'two@example.com', password: 'two instances' } })).body
+    const other = (await call(b.base, '/auth/register', { body: { email: 'other@example.com', password: 'two instances' } })).body
+
+    for (const instance of [a, b, b]) {
+      t.equal((await call(instance.base, '/auth/me', { token: user.accessToken })).status, 200, 'accepted (and cached) by both')
+    }
+    t.equal((await call(a.base, '/auth/logout-all', { method: 'POST', token: user.accessToken })).status, 204)
+    const elapsed = await within(variant.boundMs, rejectedBy(b, user.accessToken))
+    t.comment(`B rejected the token ${elapsed.toFixed(1)} ms after A answered logout-all`)
+    t.ok(elapsed <= variant.boundMs, `within ${variant.boundMs} ms (took ${elapsed.toFixed(1)} ms)`)
+    t.equal((await call(b.base, '/auth/me', { token: other.accessToken })).status, 200, "another user's token is unaffected")
+  })
+
+  t.test(`${variant.name}: revoking one session on A is honoured by B within ${variant.boundMs} ms`, async (t) => {
+    const [a, b] = await twoInstances(t, variant.env)
+    const phone = (await call(a.base, '/auth/register', { body: { email: 'dev@example.com', password: 'two instances' } })).body
+    const laptop = (await call(b.base, '/auth/login', { body: { email: 'dev@example.com', password: 'two instances' } })).body
+
+    t.equal((await call(b.base, '/auth/me', { token: laptop.accessToken })).status, 200)
+    t.equal((await call(b.base, '/auth/me', { token: phone.accessToken })).status, 200)
+    const res = await call(a.base, `/auth/sessions/${laptop.sessionId}`, { method: 'DELETE', token: phone.accessToken })
+    t.equal(res.status, 204)
+    const elapsed = await within(variant.boundMs, rejectedBy(b, laptop.accessToken))
+    t.comment(`B rejected the revoked session's token ${elapsed.toFixed(1)} ms after A answered`)
+    t.ok(elapsed <= variant.boundMs, `within ${variant.boundMs} ms (took ${elapsed.toFixed(1)} ms)`)
+    t.equal((await call(b.base, '/auth/me', { token: phone.accessToken })).status, 200, 'the session kept is still accepted by B')
+  })
+}
