@@ -11,7 +11,9 @@ import { pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { createDomain, type DomainDeps } from './domain/index.js'
 import { registerErrorHandling } from './http/error-handler.js'
+import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
+import { perIpRateLimit } from './http/plugins/rate-limit.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
 import { sessionRoutes } from './http/routes/sessions.js'
@@ -20,6 +22,8 @@ import type { Services } from './http/services.js'
 export interface AppDeps extends DomainDeps {
   /** A pino logger; by default one at config.logLevel writing to stdout. */
   logger?: FastifyBaseLogger
+  /** Holds the per-IP rate-limit counters when several instances share them. */
+  redis?: Redis
 }
 
 export const BODY_LIMIT = 64 * 1024
@@ -53,6 +57,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     reply.header('cache-control', 'no-store')
   })
 
+  await app.register(perIpRateLimit, {
+    max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
+  })
   await app.register(authenticate, { sessions })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })

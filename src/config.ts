@@ -60,8 +60,22 @@ export interface Config {
     readonly ttl: number
     readonly maxEntries: number
   }
+  readonly rateLimits: {
+    /** Requests per IP per window on /auth routes. */
+    readonly perIp: number
+    /** Seconds. */
+    readonly window: number
+    readonly logins: {
+      readonly perAccountAndIp: number
+      readonly perAccount: number
+      /** Seconds. */
+      readonly window: number
+    }
+  }
   /** Optional: shares invalidations and rate-limit counters between instances. */
   readonly redisUrl: string | undefined
+  /** Prefix of every Redis key and channel, so deployments can share a Redis. */
+  readonly redisKeyPrefix: string
   readonly passwords: {
     readonly minLength: number
     readonly maxLength: number
@@ -183,7 +197,17 @@ export function loadConfig (env: Env): Config {
       ttl: int('REVOCATION_CACHE_TTL', 5, 0, 300),
       maxEntries: int('REVOCATION_CACHE_SIZE', 100_000, 1, 10_000_000),
     },
+    rateLimits: {
+      perIp: int('RATE_LIMIT_MAX', 1000, 1),
+      window: int('RATE_LIMIT_WINDOW', 60, 1, 86_400),
+      logins: {
+        perAccountAndIp: int('LOGIN_MAX_FAILURES', 10, 1),
+        perAccount: int('LOGIN_MAX_ACCOUNT_FAILURES', 100, 1),
+        window: int('LOGIN_FAILURE_WINDOW', 900, 1, 86_400),
+      },
+    },
     redisUrl: redisUrl(),
+    redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
     passwords: {
       minLength: int('PASSWORD_MIN_LENGTH', 8, 8, PASSWORD_MAX_LENGTH),
       maxLength: PASSWORD_MAX_LENGTH,

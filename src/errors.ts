@@ -30,9 +30,12 @@ export type ErrorCode = keyof typeof errorCatalogue
 export class DomainError extends Error {
   override name = 'DomainError'
   readonly code: ErrorCode
-  constructor (code: ErrorCode, message: string = errorCatalogue[code].message) {
+  /** Seconds after which a `rate_limited` request may be retried (the Retry-After header). */
+  readonly retryAfter: number | undefined
+  constructor (code: ErrorCode, message: string = errorCatalogue[code].message, options: { retryAfter?: number } = {}) {
     super(message)
     this.code = code
+    this.retryAfter = options.retryAfter
   }
 }
 

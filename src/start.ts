@@ -9,6 +9,8 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError, type Config } from './config.js'
 import { buildApp, createLogger } from './app.js'
 import { busKindFor, createBus } from './bus/index.js'
+import { createRedisClient } from './bus/redis.js'
+import { redisCounters } from './limits/counters.js'
 import { createDb, prepareDatabase } from './db/client.js'
 import { applyMigrations } from './db/migrate.js'
 import { loadKeySet } from './crypto/keys.js'
@@ -37,14 +39,21 @@ export async function serve (config: Config): Promise<void> {
   const logger = createLogger(config.logLevel)
   const { keys, refreshKey } = await prepare(config, { migrate: !cluster.isWorker })
   const db = createDb(config.databaseUrl, { pool: config.database })
-  const bus = createBus(config, (message, err) => logger.warn({ err }, message))
-  const app = await buildApp({ config, db, keys, refreshKey, bus, logger })
+  const warn = (message: string, err?: unknown) => logger.warn({ err }, message)
+  const bus = createBus(config, warn)
+  const redis = config.redisUrl === undefined ? undefined : createRedisClient(config.redisUrl)
+  redis?.on('error', (err) => warn('redis error', err))
+  const app = await buildApp({
+    config, db, keys, refreshKey, bus, logger,
+    ...(redis && { redis, counters: redisCounters(redis, `${config.redisKeyPrefix}login-failures:`, (err) => warn('login throttle: redis unavailable, failing open', err)) }),
+  })
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()
     await bus.close()
+    redis?.disconnect()
     await db.$disconnect()
   })
 

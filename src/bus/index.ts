@@ -15,16 +15,18 @@ import { createRedisBus } from './redis.js'
 
 export type BusKind = 'redis' | 'postgres' | 'cluster' | 'local'
 
-export function busKindFor (config: Pick<Config, 'redisUrl' | 'databaseUrl'>): BusKind {
+type BusConfig = Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'databaseUrl'>
+
+export function busKindFor (config: BusConfig): BusKind {
   if (config.redisUrl !== undefined) return 'redis'
   if (providerOf(config.databaseUrl) === 'postgresql') return 'postgres'
   if (cluster.isWorker) return 'cluster'
   return 'local'
 }
 
-export function createBus (config: Pick<Config, 'redisUrl' | 'databaseUrl'>, log: BusLog): InvalidationBus {
+export function createBus (config: BusConfig, log: BusLog): InvalidationBus {
   switch (busKindFor(config)) {
-    case 'redis': return createRedisBus(config.redisUrl!, log)
+    case 'redis': return createRedisBus(config.redisUrl!, config.redisKeyPrefix, log)
     case 'postgres': return createPostgresBus(config.databaseUrl, log)
     case 'cluster': return createClusterBus()
     case 'local': return localBus()

@@ -4,6 +4,7 @@ import type { Invalidation } from '../domain/session-cache.js'
 /** This process's id on the bus, so that it can ignore its own messages. */
 export const INSTANCE_ID = randomUUID()
 
+/** The PostgreSQL NOTIFY channel. */
 export const CHANNEL = 'vouch_invalidations'
 
 export function encode (event: Invalidation): string {

@@ -8,6 +8,7 @@ import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
 import type { PasswordHasher } from '../crypto/passwords.js'
 import { isUniqueViolation } from '../db/errors.js'
+import type { LoginThrottle } from '../limits/login-throttle.js'
 import { normalizeEmail } from './email.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
 
@@ -24,8 +25,11 @@ export interface PasswordPolicy {
 
 export interface Accounts {
   register (email: string, password: string): Promise<Profile & { tokenVersion: number }>
-  /** The user behind an email and password; `invalid_credentials` otherwise. */
-  signIn (email: string, password: string): Promise<{ id: string, tokenVersion: number }>
+  /**
+   * The user behind an email and password; `invalid_credentials` otherwise,
+   * or `rate_limited` after too many failures (see limits/login-throttle.ts).
+   */
+  signIn (email: string, password: string, from: { ip: string }): Promise<{ id: string, tokenVersion: number }>
   /** Changes the password and keeps only the caller's session (re-keyed). */
   changePassword (principal: Principal, currentPassword: string, newPassword: string): Promise<TokenPair>
   profile (userId: string): Promise<Profile>
@@ -36,9 +40,10 @@ export interface AccountDeps {
   passwords: PasswordHasher
   sessions: Sessions
   policy: PasswordPolicy
+  throttle: LoginThrottle
 }
 
-export function createAccounts ({ db, passwords, sessions, policy }: AccountDeps): Accounts {
+export function createAccounts ({ db, passwords, sessions, policy, throttle }: AccountDeps): Accounts {
   const checkStrength = (password: string): void => {
     const length = [...password].length
     if (length > policy.maxLength) {
@@ -66,12 +71,15 @@ export function createAccounts ({ db, passwords, sessions, policy }: AccountDeps
       }
     },
 
-    async signIn (rawEmail, password) {
+    async signIn (rawEmail, password, { ip }) {
       const email = normalizeEmail(rawEmail)
+      await throttle.check(email, ip, async () => await db.session.count({ where: { ip, user: { email } } }) > 0)
       const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true } })
       if (!await passwords.verify(user?.passwordHash, password) || user === null) {
+        await throttle.failed(email, ip)
         throw new DomainError('invalid_credentials')
       }
+      await throttle.succeeded(email, ip)
       if (passwords.needsRehash(user.passwordHash)) {
         await db.user.updateMany({
           where: { id: user.id, passwordHash: user.passwordHash },

@@ -11,6 +11,8 @@ import { createAccessTokens, type AccessTokens } from './access-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { systemClock, type Clock } from './clock.js'
 import { createSessions, type Sessions } from './sessions.js'
+import { memoryCounters, type Counters } from '../limits/counters.js'
+import { createLoginThrottle } from '../limits/login-throttle.js'
 import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
 
 export interface DomainDeps {
@@ -23,6 +25,8 @@ export interface DomainDeps {
   passwords?: PasswordHasher
   /** How other instances are told of revocations; a lone instance needs none. */
   bus?: InvalidationBus
+  /** Where failed sign-ins are counted; in process memory by default (Redis for several instances). */
+  counters?: Counters
 }
 
 export interface Domain {
@@ -32,7 +36,9 @@ export interface Domain {
   cache: SessionCache
 }
 
-export function createDomain ({ config, db, keys, refreshKey, clock = systemClock, passwords, bus = localBus() }: DomainDeps): Domain {
+export function createDomain ({
+  config, db, keys, refreshKey, clock = systemClock, passwords, bus = localBus(), counters = memoryCounters(),
+}: DomainDeps): Domain {
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
@@ -46,6 +52,7 @@ export function createDomain ({ config, db, keys, refreshKey, clock = systemCloc
     passwords: passwords ?? createPasswordHasher(config.passwords.argon2),
     sessions,
     policy: config.passwords,
+    throttle: createLoginThrottle(counters, config.rateLimits.logins),
   })
   return { accessTokens, sessions, accounts, cache }
 }

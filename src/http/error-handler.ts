@@ -27,8 +27,8 @@ const BY_STATUS: Readonly<Record<number, ErrorCode>> = {
   503: 'service_unavailable',
 }
 
-function classify (err: FastifyError): { code: ErrorCode, message?: string } {
-  if (err instanceof DomainError) return { code: err.code, message: err.message }
+function classify (err: FastifyError): { code: ErrorCode, message?: string, retryAfter?: number } {
+  if (err instanceof DomainError) return { code: err.code, message: err.message, ...(err.retryAfter !== undefined && { retryAfter: err.retryAfter }) }
   if (err.validation) return { code: 'validation_failed', message: err.message }
   const known = FASTIFY_CODES[err.code]
   if (known) return known
@@ -41,24 +41,25 @@ function classify (err: FastifyError): { code: ErrorCode, message?: string } {
   return { code: 'internal_error' }
 }
 
-export function sendError (reply: FastifyReply, code: ErrorCode, message: string = errorCatalogue[code].message): FastifyReply {
+export function sendError (reply: FastifyReply, code: ErrorCode, message: string = errorCatalogue[code].message, retryAfter?: number): FastifyReply {
   const statusCode = errorCatalogue[code].status
   if (statusCode === 401 && reply.request.routeOptions.config.auth === 'bearer') {
     reply.header('www-authenticate', 'Bearer error="invalid_token"')
   }
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message })
 }
 
 export function registerErrorHandling (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { code, message } = classify(err)
+    const { code, message, retryAfter } = classify(err)
     const status = errorCatalogue[code].status
     if (status >= 500) {
       request.log.error({ err }, 'request failed')
     } else if (code === 'refresh_token_reused') {
       request.log.warn({ code }, 'refresh token replayed after the grace window: session revoked')
     }
-    return sendError(reply, code, message)
+    return sendError(reply, code, message, retryAfter)
   })
 
   app.setNotFoundHandler((request, reply) =>

@@ -22,6 +22,14 @@ import type { PasswordHasher } from '../../src/crypto/passwords.js'
 import type { InvalidationBus } from '../../src/domain/session-cache.js'
 import { createTestClock, type TestClock } from './clock.js'
 
+/**
+ * Every suite sends thousands of requests from one address; rate limits are
+ * lifted unless a test sets them (test/http/rate-limits.test.ts does).
+ */
+export const NO_RATE_LIMITS = Object.freeze({
+  RATE_LIMIT_MAX: '1000000000', LOGIN_MAX_FAILURES: '1000000000', LOGIN_MAX_ACCOUNT_FAILURES: '1000000000',
+})
+
 export const CHEAP_ARGON2 = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
 
 export interface TestContext {
@@ -73,7 +81,7 @@ export async function createTestDatabase (t: Test, onQuery?: (sql: string) => vo
 /** Everything the app is built from: database, config, keys and clock. */
 async function createTestDeps (t: Test, options: TestOptions) {
   const { db, dir, url } = await createTestDatabase(t, options.onQuery)
-  const loaded = loadConfig({ DATABASE_URL: url, DATA_DIR: dir, LOG_LEVEL: 'silent', ...options.env })
+  const loaded = loadConfig({ DATABASE_URL: url, DATA_DIR: dir, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...options.env })
   const config: Config = options.productionArgon2
     ? loaded
     : { ...loaded, passwords: { ...loaded.passwords, argon2: CHEAP_ARGON2 } }

@@ -1,8 +1,10 @@
 /**
  * Bearer authentication. Routes opt in with `config: { auth: 'bearer' }`; the
- * token is checked in onRequest, before the body is even parsed, and the
- * verified principal is put on `request.principal`.
+ * token is checked in the route's onRequest hooks, after the rate limiter
+ * (so floods of bad tokens are limited too) and before the body is even
+ * parsed, and the verified principal is put on `request.principal`.
  */
+import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError } from '../../errors.js'
 import type { Principal, Sessions } from '../../domain/sessions.js'
@@ -20,10 +22,17 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 export const authenticate = fp<{ sessions: Sessions }>(async (app, { sessions }) => {
   app.decorateRequest('principal', null as unknown as Principal)
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.auth !== 'bearer') return
+
+  const verify: onRequestAsyncHookHandler = async (request) => {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
     if (token === undefined) throw new DomainError('invalid_token', 'A bearer access token is required.')
     request.principal = await sessions.authenticate(token)
+  }
+
+  // Appended to each bearer route's own hooks, which the rate limiter filled first.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.auth !== 'bearer') return
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [...existing, verify]
   })
-}, { name: 'vouch-authenticate', fastify: '5.x' })
+}, { name: 'vouch-authenticate', fastify: '5.x', dependencies: ['vouch-rate-limit'] })

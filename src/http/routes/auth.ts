@@ -29,7 +29,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     schema: { body: Credentials, response: { 200: TokenPair, ...ErrorResponses } },
   }, async (request) => {
     const { email, password, deviceName } = request.body
-    const user = await accounts.signIn(email, password)
+    const user = await accounts.signIn(email, password, { ip: request.ip })
     return sessions.start(user, deviceOf(request, deviceName))
   })
 

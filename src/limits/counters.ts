@@ -1,0 +1,76 @@
+/**
+ * Fixed-window counters with expiry, for the failed-login throttle: in
+ * process memory for one instance, or in Redis so every instance counts
+ * together (REDIS_URL).
+ */
+import type { Redis } from 'ioredis'
+
+export interface Counters {
+  /** Adds one; resolves with the count and the milliseconds until the window ends. */
+  increment (key: string, windowMs: number): Promise<{ count: number, resetInMs: number }>
+  /** The current count and the milliseconds until the window ends (0 and 0 when none). */
+  peek (key: string): Promise<{ count: number, resetInMs: number }>
+  reset (key: string): Promise<void>
+}
+
+export function memoryCounters (now: () => number = Date.now, maxKeys = 100_000): Counters {
+  const windows = new Map<string, { count: number, resetAt: number }>()
+  const live = (key: string) => {
+    const entry = windows.get(key)
+    if (entry !== undefined && entry.resetAt <= now()) {
+      windows.delete(key)
+      return undefined
+    }
+    return entry
+  }
+  return {
+    async increment (key, windowMs) {
+      let entry = live(key)
+      if (entry === undefined) {
+        if (windows.size >= maxKeys) windows.delete(windows.keys().next().value as string)
+        entry = { count: 0, resetAt: now() + windowMs }
+        windows.set(key, entry)
+      }
+      entry.count += 1
+      return { count: entry.count, resetInMs: entry.resetAt - now() }
+    },
+    async peek (key) {
+      const entry = live(key)
+      return entry === undefined ? { count: 0, resetInMs: 0 } : { count: entry.count, resetInMs: entry.resetAt - now() }
+    },
+    async reset (key) { windows.delete(key) },
+  }
+}
+
+const INCREMENT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return { count, redis.call('PTTL', KEYS[1]) }`
+
+/**
+ * Counters in Redis. If Redis cannot be reached the throttle fails open (the
+ * attempt is allowed and `onError` is told), like the per-IP rate limit:
+ * sign-in stays available, and argon2's cost still slows guessing.
+ */
+export function redisCounters (redis: Redis, prefix: string, onError: (err: unknown) => void): Counters {
+  const none = { count: 0, resetInMs: 0 }
+  const guarded = async <T>(work: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await work()
+    } catch (err) {
+      onError(err)
+      return fallback
+    }
+  }
+  return {
+    increment: (key, windowMs) => guarded(async () => {
+      const [count, ttl] = await redis.eval(INCREMENT, 1, prefix + key, String(windowMs)) as [number, number]
+      return { count, resetInMs: Math.max(ttl, 0) }
+    }, none),
+    peek: (key) => guarded(async () => {
+      const [count, ttl] = await redis.multi().get(prefix + key).pttl(prefix + key).exec() as [[null, string | null], [null, number]]
+      return count[1] === null ? none : { count: Number(count[1]), resetInMs: Math.max(ttl[1], 0) }
+    }, none),
+    reset: (key) => guarded(async () => { await redis.del(prefix + key) }, undefined),
+  }
+}
