@@ -14,6 +14,7 @@ import { registerErrorHandling } from './http/error-handler.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
+import { securityHeaders } from './http/plugins/security-headers.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
 import { sessionRoutes } from './http/routes/sessions.js'
@@ -37,8 +38,11 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions } = createDomain(deps)
-  const services: Services = { accounts, sessions, keys, db }
+  const { accounts, sessions, passwordResets } = createDomain({
+    ...deps,
+    onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
+  })
+  const services: Services = { accounts, sessions, passwordResets, keys, db }
 
   const app = Fastify({
     loggerInstance: deps.logger ?? createLogger(config.logLevel),
@@ -57,6 +61,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     reply.header('cache-control', 'no-store')
   })
 
+  await app.register(securityHeaders, { corsOrigins: config.corsOrigins })
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })

@@ -72,6 +72,37 @@ export interface Config {
       readonly window: number
     }
   }
+  readonly resets: {
+    /** Seconds a reset token is valid. */
+    readonly ttl: number
+    /** Start a session for the caller after a successful reset. */
+    readonly signIn: boolean
+    /** Reset requests per email, and per IP, per window. */
+    readonly perEmail: number
+    readonly perIp: number
+    /** Seconds. */
+    readonly window: number
+  }
+  readonly mail: {
+    readonly from: string
+    /** The page of the reset link; `?token=…` is appended. */
+    readonly resetUrl: string
+    /** A template file replacing templates/password-reset.txt. */
+    readonly resetTemplate: string | undefined
+    /** SMTP; without it, messages go to DATA_DIR/outbox as .eml files. */
+    readonly smtp: {
+      readonly host: string
+      readonly port: number
+      /** TLS from the start (port 465); otherwise STARTTLS when offered. */
+      readonly secure: boolean
+      /** Refuse to send unless STARTTLS succeeds. */
+      readonly requireTls: boolean
+      readonly user: string | undefined
+      readonly password: string | undefined
+    } | undefined
+  }
+  /** Origins allowed to call vouch from a browser; empty = CORS closed. */
+  readonly corsOrigins: readonly string[]
   /** Optional: shares invalidations and rate-limit counters between instances. */
   readonly redisUrl: string | undefined
   /** Prefix of every Redis key and channel, so deployments can share a Redis. */
@@ -117,6 +148,40 @@ export function loadConfig (env: Env): Config {
     const raw = read(name) ?? fallback
     if (!allowed.includes(raw as T)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`)
     return raw as T
+  }
+
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name)
+    if (raw === undefined) return fallback
+    if (raw === 'true' || raw === '1') return true
+    if (raw === 'false' || raw === '0') return false
+    throw new ConfigError(name, `expected true or false, got "${raw}"`)
+  }
+
+  const smtp = (): Config['mail']['smtp'] => {
+    const host = read('SMTP_HOST')
+    if (host === undefined) return undefined
+    const secure = bool('SMTP_SECURE', false)
+    return {
+      host,
+      port: int('SMTP_PORT', secure ? 465 : 587, 1, 65_535),
+      secure,
+      requireTls: bool('SMTP_REQUIRE_TLS', false),
+      user: read('SMTP_USER'),
+      password: read('SMTP_PASSWORD'),
+    }
+  }
+
+  const origins = (): string[] => {
+    const raw = read('CORS_ORIGINS')
+    if (raw === undefined) return []
+    const list = raw.split(',').map((origin) => origin.trim()).filter(Boolean)
+    for (const origin of list) {
+      if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+        throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com`)
+      }
+    }
+    return list
   }
 
   const url = (name: string, fallback: string): string => {
@@ -206,6 +271,20 @@ export function loadConfig (env: Env): Config {
         window: int('LOGIN_FAILURE_WINDOW', 900, 1, 86_400),
       },
     },
+    resets: {
+      ttl: int('RESET_TOKEN_TTL', 1800, 60, 86_400),
+      signIn: bool('RESET_SIGNS_IN', false),
+      perEmail: int('RESET_MAX_PER_EMAIL', 5, 1),
+      perIp: int('RESET_MAX_PER_IP', 20, 1),
+      window: int('RESET_RATE_WINDOW', 3600, 1, 86_400),
+    },
+    mail: {
+      from: read('MAIL_FROM') ?? 'vouch <no-reply@localhost>',
+      resetUrl: url('RESET_URL', 'http://localhost:3000/reset-password'),
+      resetTemplate: read('RESET_EMAIL_TEMPLATE'),
+      smtp: smtp(),
+    },
+    corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
     passwords: {

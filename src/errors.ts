@@ -15,6 +15,7 @@ export const errorCatalogue = {
   token_revoked: { status: 401, message: 'The access token has been revoked.' },
   refresh_token_invalid: { status: 401, message: 'The refresh token is invalid or its session has ended.' },
   refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked.' },
+  reset_token_invalid: { status: 400, message: 'The reset link is invalid, expired or already used.' },
   not_found: { status: 404, message: 'Not found.' },
   email_taken: { status: 409, message: 'An account with this email already exists.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },

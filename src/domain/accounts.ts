@@ -10,17 +10,13 @@ import type { PasswordHasher } from '../crypto/passwords.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { LoginThrottle } from '../limits/login-throttle.js'
 import { normalizeEmail } from './email.js'
+import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
 
 export interface Profile {
   id: string
   email: string
   createdAt: Date
-}
-
-export interface PasswordPolicy {
-  readonly minLength: number
-  readonly maxLength: number
 }
 
 export interface Accounts {
@@ -44,15 +40,7 @@ export interface AccountDeps {
 }
 
 export function createAccounts ({ db, passwords, sessions, policy, throttle }: AccountDeps): Accounts {
-  const checkStrength = (password: string): void => {
-    const length = [...password].length
-    if (length > policy.maxLength) {
-      throw new DomainError('validation_failed', `password must be at most ${policy.maxLength} characters`)
-    }
-    if (length < policy.minLength) {
-      throw new DomainError('weak_password', `password must be at least ${policy.minLength} characters`)
-    }
-  }
+  const checkStrength = (password: string) => checkNewPassword(policy, password)
 
   return {
     async register (rawEmail, password) {

@@ -11,6 +11,9 @@ import { createAccessTokens, type AccessTokens } from './access-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { systemClock, type Clock } from './clock.js'
 import { createSessions, type Sessions } from './sessions.js'
+import { createPasswordResets, type PasswordResets, type ResetNotifier } from './password-resets.js'
+import { createMailTransport } from '../mail/transport.js'
+import { createResetNotifier } from '../mail/reset-mail.js'
 import { memoryCounters, type Counters } from '../limits/counters.js'
 import { createLoginThrottle } from '../limits/login-throttle.js'
 import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
@@ -25,19 +28,27 @@ export interface DomainDeps {
   passwords?: PasswordHasher
   /** How other instances are told of revocations; a lone instance needs none. */
   bus?: InvalidationBus
-  /** Where failed sign-ins are counted; in process memory by default (Redis for several instances). */
+  /** Where failed sign-ins and reset requests are counted; in process memory by default (Redis for several instances). */
   counters?: Counters
+  /** Delivers password-reset links; by default mail as configured (SMTP, or the DATA_DIR/outbox folder). */
+  notifier?: ResetNotifier
+  /** Told of failures in background work (sending reset mail). */
+  onBackgroundError?: (err: unknown) => void
 }
 
 export interface Domain {
   accessTokens: AccessTokens
   sessions: Sessions
   accounts: Accounts
+  passwordResets: PasswordResets
   cache: SessionCache
 }
 
 export function createDomain ({
-  config, db, keys, refreshKey, clock = systemClock, passwords, bus = localBus(), counters = memoryCounters(),
+  config, db, keys, refreshKey, clock = systemClock, bus = localBus(), counters = memoryCounters(),
+  passwords = createPasswordHasher(config.passwords.argon2),
+  notifier = createResetNotifier(config.mail, createMailTransport(config.mail, config.dataDir)),
+  onBackgroundError = () => {},
 }: DomainDeps): Domain {
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
@@ -49,10 +60,14 @@ export function createDomain ({
   const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache })
   const accounts = createAccounts({
     db,
-    passwords: passwords ?? createPasswordHasher(config.passwords.argon2),
+    passwords,
     sessions,
     policy: config.passwords,
     throttle: createLoginThrottle(counters, config.rateLimits.logins),
   })
-  return { accessTokens, sessions, accounts, cache }
+  const passwordResets = createPasswordResets({
+    db, clock, passwords, policy: config.passwords, sessions, cache, notifier, counters,
+    settings: config.resets, onBackgroundError,
+  })
+  return { accessTokens, sessions, accounts, passwordResets, cache }
 }

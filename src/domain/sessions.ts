@@ -277,6 +277,8 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
           const user = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
           throw new DomainError(user?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
         }
+        // A pending password reset must not outlive a password change.
+        if (passwordUpdate) await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
         const rekeyed = await tx.session.updateMany({
           where: { id: principal.sessionId, userId: principal.userId, revokedAt: null, tokenVersion: principal.version },
           data: { tokenVersion: version, refreshTokenHash: hashSecret(secret), previousRefreshTokenHash: null, rotatedAt: null, lastUsedAt: now },

@@ -25,6 +25,16 @@ export const RefreshRequest = Type.Object({
   refreshToken: Type.String({ minLength: 1, maxLength: 512 }),
 }, { additionalProperties: false })
 
+export const ForgotPassword = Type.Object({
+  email: Email,
+}, { additionalProperties: false })
+
+export const ResetPassword = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 512 }),
+  newPassword: Password,
+  deviceName: Type.Optional(DeviceName),
+}, { additionalProperties: false })
+
 export const PasswordChange = Type.Object({
   currentPassword: Password,
   newPassword: Password,
@@ -75,6 +85,8 @@ export const Jwks = Type.Object({
     use: Type.Literal('sig'),
   })),
 })
+
+export const Accepted = Type.Object({ message: Type.String() })
 
 export const HealthStatus = Type.Object({ status: Type.String() })
 

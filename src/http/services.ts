@@ -1,4 +1,5 @@
 import type { Accounts } from '../domain/accounts.js'
+import type { PasswordResets } from '../domain/password-resets.js'
 import type { Sessions } from '../domain/sessions.js'
 import type { KeySet } from '../crypto/keys.js'
 import type { Db } from '../db/client.js'
@@ -7,6 +8,7 @@ import type { Db } from '../db/client.js'
 export interface Services {
   accounts: Accounts
   sessions: Sessions
+  passwordResets: PasswordResets
   keys: KeySet
   db: Db
 }

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { DeviceInfo } from '../../domain/sessions.js'
 import type { Services } from '../services.js'
 import {
-  Credentials, ErrorResponses, NoContent, PasswordChange, Profile, RefreshRequest, Registration, TokenPair,
+  Accepted, Credentials, ErrorResponses, ForgotPassword, NoContent, PasswordChange, ResetPassword, Profile, RefreshRequest, Registration, TokenPair,
 } from '../schemas.js'
 
 const bearer = { auth: 'bearer' } as const
@@ -14,7 +14,7 @@ function deviceOf (request: FastifyRequest, deviceName: string | undefined): Dev
 }
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { accounts, sessions } = services
+  const { accounts, sessions, passwordResets } = services
 
   app.post('/auth/register', {
     schema: { body: Credentials, response: { 201: Registration, ...ErrorResponses } },
@@ -56,6 +56,22 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   }, async (request) => {
     const { currentPassword, newPassword } = request.body
     return accounts.changePassword(request.principal, currentPassword, newPassword)
+  })
+
+  app.post('/auth/password/forgot', {
+    schema: { body: ForgotPassword, response: { 202: Accepted, ...ErrorResponses } },
+  }, async (request, reply) => {
+    await passwordResets.request(request.body.email, { ip: request.ip })
+    // The same answer whether or not the email has an account.
+    return reply.code(202).send({ message: 'If an account exists for that email, a reset link is on its way.' })
+  })
+
+  app.post('/auth/password/reset', {
+    schema: { body: ResetPassword, response: { 200: TokenPair, 204: NoContent, ...ErrorResponses } },
+  }, async (request, reply) => {
+    const { token, newPassword, deviceName } = request.body
+    const pair = await passwordResets.reset(token, newPassword, deviceOf(request, deviceName))
+    return pair === undefined ? reply.code(204).send(null) : reply.code(200).send(pair)
   })
 
   app.get('/auth/me', {

@@ -1,0 +1,136 @@
+/**
+ * Password reset by email. Invariants:
+ *
+ * - `request` answers the same way, in the same time, whether or not the
+ *   email has an account: it only checks the rate limits, then does the
+ *   lookup, the token and the mail in the background.
+ * - A reset token is `<resetId>.<secret>`, 256 random bits, stored only as
+ *   SHA-256, valid for `ttl` seconds, single use; each user has at most one
+ *   pending reset, so a newer request replaces it, and a password change or
+ *   a completed reset deletes it.
+ * - A completed reset changes the password and bumps tokenVersion in one
+ *   transaction: every session and token of the user dies. It signs the
+ *   caller in only if configured to.
+ */
+import { DomainError } from '../errors.js'
+import type { Db } from '../db/client.js'
+import type { PasswordHasher } from '../crypto/passwords.js'
+import { hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
+import type { Counters } from '../limits/counters.js'
+import type { Clock } from './clock.js'
+import { normalizeEmail } from './email.js'
+import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
+import type { SessionCache } from './session-cache.js'
+import type { DeviceInfo, Sessions, TokenPair } from './sessions.js'
+
+/** Delivers reset links (src/mail/). */
+export interface ResetNotifier {
+  sendResetLink (to: string, token: string, expiresAt: Date): Promise<void>
+}
+
+export interface PasswordResetSettings {
+  /** Seconds a reset token is valid. */
+  readonly ttl: number
+  /** Sign the caller in (a new session) after a successful reset. */
+  readonly signIn: boolean
+  /** Requests per email, and per IP, per window. */
+  readonly perEmail: number
+  readonly perIp: number
+  /** Seconds. */
+  readonly window: number
+}
+
+export interface PasswordResets {
+  /** Starts a reset; the same answer whatever the email. `rate_limited` past the limits. */
+  request (email: string, from: { ip: string }): Promise<void>
+  /** Completes a reset: the pair when configured to sign in, else undefined. */
+  reset (token: string, newPassword: string, device: DeviceInfo): Promise<TokenPair | undefined>
+  /** Resolves when background work started so far has finished (tests, shutdown). */
+  idle (): Promise<void>
+}
+
+export interface PasswordResetDeps {
+  db: Db
+  clock: Clock
+  passwords: PasswordHasher
+  policy: PasswordPolicy
+  sessions: Sessions
+  cache: SessionCache
+  notifier: ResetNotifier
+  counters: Counters
+  settings: PasswordResetSettings
+  onBackgroundError: (err: unknown) => void
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
+  const { db, clock, passwords, policy, sessions, cache, notifier, counters, settings } = deps
+  const pending = new Set<Promise<void>>()
+  const windowMs = settings.window * 1000
+
+  const limit = async (key: string, max: number) => {
+    const { count, resetInMs } = await counters.increment(key, windowMs)
+    if (count > max) {
+      throw new DomainError('rate_limited', 'Too many reset requests; retry later.', { retryAfter: Math.max(1, Math.ceil(resetInMs / 1000)) })
+    }
+  }
+
+  const issue = async (email: string) => {
+    const user = await db.user.findUnique({ where: { email }, select: { id: true, email: true } })
+    if (user === null) return
+    const secret = randomSecret()
+    const now = clock.now()
+    const expiresAt = new Date(now.getTime() + settings.ttl * 1000)
+    const data = { tokenHash: hashSecret(secret), createdAt: now, expiresAt }
+    // A fresh id too: tokens of the replaced request stop matching any row.
+    const { id } = await db.passwordReset.upsert({
+      where: { userId: user.id },
+      create: { userId: user.id, ...data },
+      update: { id: crypto.randomUUID(), ...data },
+      select: { id: true },
+    })
+    await notifier.sendResetLink(user.email, `${id}.${secret}`, expiresAt)
+  }
+
+  return {
+    async request (rawEmail, { ip }) {
+      const email = normalizeEmail(rawEmail)
+      await limit(`reset-ip:${ip}`, settings.perIp)
+      await limit(`reset-email:${email}`, settings.perEmail)
+      const job: Promise<void> = issue(email).catch(deps.onBackgroundError).finally(() => pending.delete(job))
+      pending.add(job)
+    },
+
+    async reset (token, newPassword, device) {
+      const dot = token.indexOf('.')
+      const id = token.slice(0, dot)
+      const secret = token.slice(dot + 1)
+      if (dot <= 0 || !UUID.test(id) || !isWellFormedSecret(secret)) throw new DomainError('reset_token_invalid')
+      checkNewPassword(policy, newPassword)
+      const passwordHash = await passwords.hash(newPassword)
+      const now = clock.now()
+
+      const user = await db.$transaction(async (tx) => {
+        const row = await tx.passwordReset.findUnique({ where: { id }, select: { userId: true, tokenHash: true, expiresAt: true } })
+        if (row === null || !sameHash(row.tokenHash, hashSecret(secret)) || row.expiresAt <= now) {
+          throw new DomainError('reset_token_invalid')
+        }
+        // Single use: of simultaneous resets with one token, only one deletes the row.
+        const used = await tx.passwordReset.deleteMany({ where: { id, tokenHash: row.tokenHash } })
+        if (used.count !== 1) throw new DomainError('reset_token_invalid')
+        return tx.user.update({
+          where: { id: row.userId },
+          data: { passwordHash, tokenVersion: { increment: 1 } },
+          select: { id: true, tokenVersion: true },
+        })
+      })
+      cache.userChanged(user.id)
+      return settings.signIn ? sessions.start(user, device) : undefined
+    },
+
+    async idle () {
+      while (pending.size > 0) await Promise.all([...pending])
+    },
+  }
+}
