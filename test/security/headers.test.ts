@@ -1,0 +1,52 @@
+/** Security headers on every response, and CORS closed unless configured. */
+import t from 'tap'
+import { createTestApp } from '../helpers/app.js'
+import { register } from '../helpers/client.js'
+
+t.test('every response carries the security headers, errors included', async (t) => {
+  const { app } = await createTestApp(t)
+  const a = await register(app)
+  const responses = {
+    jwks: await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }),
+    me: await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${a.accessToken}` } }),
+    unauthorized: await app.inject({ method: 'GET', url: '/auth/me' }),
+    notFound: await app.inject({ method: 'GET', url: '/nope' }),
+    tooLarge: await app.inject({ method: 'POST', url: '/auth/login', payload: JSON.stringify({ x: 'y'.repeat(70_000) }), headers: { 'content-type': 'application/json' } }),
+  }
+  for (const [name, res] of Object.entries(responses)) {
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${name}: nosniff`)
+    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', `${name}: no framing by others`)
+    t.match(res.headers['content-security-policy'], /default-src 'none'/, `${name}: deny-all CSP`)
+    t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/, `${name}: no framing`)
+    t.match(res.headers['strict-transport-security'], /max-age=\d+/, `${name}: HSTS`)
+    t.equal(res.headers['referrer-policy'], 'no-referrer', `${name}: no referrer`)
+    t.notOk(res.headers['x-powered-by'], `${name}: no x-powered-by`)
+  }
+})
+
+t.test('CORS is closed by default: no allow-origin for any origin', async (t) => {
+  const { app } = await createTestApp(t)
+  const preflight = await app.inject({
+    method: 'OPTIONS', url: '/auth/login',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+  })
+  t.notOk(preflight.headers['access-control-allow-origin'])
+  const simple = await app.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: { origin: 'https://evil.example' } })
+  t.notOk(simple.headers['access-control-allow-origin'])
+})
+
+t.test('CORS_ORIGINS opens CORS to exactly the listed origins', async (t) => {
+  const { app } = await createTestApp(t, { env: { CORS_ORIGINS: 'https://app.example.com, https://admin.example.com' } })
+  const allowed = await app.inject({
+    method: 'OPTIONS', url: '/auth/login',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+  })
+  t.equal(allowed.statusCode, 204)
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(allowed.headers['access-control-allow-headers'], /content-type/)
+  const other = await app.inject({
+    method: 'OPTIONS', url: '/auth/login',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+  })
+  t.notOk(other.headers['access-control-allow-origin'])
+})
