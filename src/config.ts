@@ -255,7 +255,7 @@ export function loadConfig (env: Env): Config {
     },
     sessions: {
       lifetime: int('SESSION_LIFETIME', 1_209_600, 60),
-      idleTimeout: int('SESSION_IDLE_TIMEOUT', 604_800, 0),
+      idleTimeout: int('SESSION_IDLE_TIMEOUT', 0, 0),
       reuseGraceWindow: int('REFRESH_REUSE_GRACE', 10, 0, 300),
     },
     cache: {

@@ -9,7 +9,7 @@ t.test('registering creates an account and a first session', async (t) => {
   t.equal(res.headers['cache-control'], 'no-store')
   const body = res.json()
   t.equal(body.user.email, 'alice@example.com', 'email is trimmed and lower-cased')
-  t.match(body, { tokenType: 'Bearer', expiresIn: 900, refreshExpiresIn: Number, sessionId: String })
+  t.match(body, { tokenType: 'Bearer', expiresIn: 900, refreshExpiresIn: 1_209_600, sessionId: String })
   t.notOk('passwordHash' in body.user)
   const profile = await me(app, body.accessToken)
   t.equal(profile.statusCode, 200)

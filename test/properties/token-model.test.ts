@@ -603,7 +603,8 @@ const MUST_SEE = [
 async function runModel (
   t: Test, opArb: fc.Arbitrary<Op>, options: { numRuns: number, maxLength: number, examples: Op[][] },
 ): Promise<Coverage> {
-  const ctx = await createTestApp(t)
+  // An idle limit shorter than the lifetime, so that the model exercises both.
+  const ctx = await createTestApp(t, { env: { SESSION_IDLE_TIMEOUT: String(7 * 86_400) } })
   const coverage: Coverage = new Map()
   let checks = 0
   let runs = 0
