@@ -263,10 +263,10 @@ export function loadConfig (env: Env): Config {
       maxEntries: int('REVOCATION_CACHE_SIZE', 100_000, 1, 10_000_000),
     },
     rateLimits: {
-      perIp: int('RATE_LIMIT_MAX', 1000, 1),
+      perIp: int('RATE_LIMIT_MAX', 3000, 1),
       window: int('RATE_LIMIT_WINDOW', 60, 1, 86_400),
       logins: {
-        perAccountAndIp: int('LOGIN_MAX_FAILURES', 10, 1),
+        perAccountAndIp: int('LOGIN_MAX_FAILURES', 20, 1),
         perAccount: int('LOGIN_MAX_ACCOUNT_FAILURES', 100, 1),
         window: int('LOGIN_FAILURE_WINDOW', 900, 1, 86_400),
       },
