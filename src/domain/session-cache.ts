@@ -13,6 +13,8 @@
  *   cache is emptied when it reconnects, since messages may have been missed).
  * - A database read that overlapped an invalidation is used once but not
  *   cached, so an invalidation can never be overwritten by older data.
+ *   (A refresh only moves lastUsedAt: it drops the entry without counting as
+ *   an invalidation, so refresh traffic does not defeat the cache.)
  * - Memory is bounded: at most `maxEntries` sessions, least recently stored
  *   evicted first.
  */
@@ -58,8 +60,14 @@ export interface SessionCache {
   read (sessionId: string, load: () => Promise<SessionState | null>): Promise<SessionState | null>
   /** After this instance changed a user's version: drop and tell the others. */
   userChanged (userId: string): void
-  /** After this instance changed a session: drop and tell the others. */
-  sessionChanged (sessionId: string, options?: { broadcast?: boolean }): void
+  /** After this instance revoked a session: drop and tell the others. */
+  sessionChanged (sessionId: string): void
+  /**
+   * After this instance refreshed a session (only lastUsedAt moved): drop the
+   * local entry. Not broadcast, and an overlapping read may still be cached:
+   * a slightly older lastUsedAt only makes the idle check stricter.
+   */
+  sessionTouched (sessionId: string): void
   readonly size: number
   clear (): void
 }
@@ -135,10 +143,11 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
       apply({ kind: 'user', id: userId })
       bus.publish({ kind: 'user', id: userId })
     },
-    sessionChanged (sessionId, { broadcast = true } = {}) {
+    sessionChanged (sessionId) {
       apply({ kind: 'session', id: sessionId })
-      if (broadcast) bus.publish({ kind: 'session', id: sessionId })
+      bus.publish({ kind: 'session', id: sessionId })
     },
+    sessionTouched: drop,
     get size () { return entries.size },
     clear,
   }

@@ -216,8 +216,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
             data: { refreshTokenHash: hashSecret(child), previousRefreshTokenHash: presentedHash, rotatedAt: now, lastUsedAt: now },
           })
           if (rotated.count === 1) {
-            // Only lastUsedAt changed for the access-token check: no need to tell other instances.
-            cache.sessionChanged(session.id, { broadcast: false })
+            cache.sessionTouched(session.id)
             return tokenPair(session, session.tokenVersion, child, now)
           }
           continue

@@ -62,9 +62,11 @@ t.test("this instance's own change drops the entries at once and tells the other
   cache.sessionChanged('s3')
   t.equal(cache.get('s3'), undefined)
   t.same(fake.published.at(-1), { kind: 'session', id: 's3' })
-  cache.sessionChanged('s9', { broadcast: false })
-  t.equal(fake.published.length, 2, 'a local-only change is not broadcast')
-  t.equal(loads(), 3)
+  await cache.read('s4', load(state('u3')))
+  cache.sessionTouched('s4')
+  t.equal(cache.get('s4'), undefined, 'a refreshed session is dropped locally')
+  t.equal(fake.published.length, 2, 'but not broadcast')
+  t.equal(loads(), 4)
 })
 
 t.test("another instance's invalidation drops the entries", async (t) => {
