@@ -46,6 +46,8 @@ export interface Config {
     readonly accessTokenTtl: number
     /** Seconds of clock skew tolerated when checking exp/nbf/iat. */
     readonly clockSkew: number
+    /** Seconds a rotated-in key is published before it signs (npm run keys:rotate). */
+    readonly keyPublishDelay: number
   }
   readonly sessions: {
     /** Absolute session lifetime, seconds. */
@@ -252,6 +254,7 @@ export function loadConfig (env: Env): Config {
       refreshTokenSecret: refreshTokenSecret(),
       accessTokenTtl: int('ACCESS_TOKEN_TTL', 900, 30, 86_400),
       clockSkew: int('CLOCK_SKEW', 5, 0, 300),
+      keyPublishDelay: int('KEY_PUBLISH_DELAY', 600, 0, 86_400),
     },
     sessions: {
       lifetime: int('SESSION_LIFETIME', 1_209_600, 60),

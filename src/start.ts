@@ -14,6 +14,7 @@ import { redisCounters } from './limits/counters.js'
 import { createDb, prepareDatabase } from './db/client.js'
 import { applyMigrations } from './db/migrate.js'
 import { loadKeySet } from './crypto/keys.js'
+import { watchKeyFile } from './crypto/key-rotation.js'
 import { loadRefreshKey } from './crypto/refresh-key.js'
 
 /**
@@ -43,6 +44,10 @@ export async function serve (config: Config): Promise<void> {
   const bus = createBus(config, warn)
   const redis = config.redisUrl === undefined ? undefined : createRedisClient(config.redisUrl)
   redis?.on('error', (err) => warn('redis error', err))
+  // Keys from the key file follow `npm run keys:rotate` without a restart.
+  const stopWatchingKeys = config.tokens.signingKeys === undefined
+    ? watchKeyFile(keys, config.dataDir, 30_000, (err) => warn('cannot re-read the key file', err))
+    : () => {}
   const app = await buildApp({
     config, db, keys, refreshKey, bus, logger,
     ...(redis && { redis, counters: redisCounters(redis, `${config.redisKeyPrefix}login-failures:`, (err) => warn('login throttle: redis unavailable, failing open', err)) }),
@@ -51,6 +56,7 @@ export async function serve (config: Config): Promise<void> {
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
+    stopWatchingKeys()
     await app.close()
     await bus.close()
     redis?.disconnect()

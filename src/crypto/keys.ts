@@ -33,15 +33,26 @@ export interface SigningKey {
   readonly privateKey: CryptoKey
   readonly publicKey: CryptoKey
   readonly publicJwk: PublicJwk
+  /** Epoch ms from which it signs (published before that); undefined = at once. */
+  readonly activatesAt?: number | undefined
+  /** Epoch ms from which it is neither published nor accepted; undefined = never. */
+  readonly retiresAt?: number | undefined
 }
 
+/**
+ * The keys in force. `current`, `byKid` and `jwks` are read at the moment of
+ * use: a key published ahead of its activation starts signing on time, and a
+ * retired key stops verifying on time, without a restart.
+ */
 export interface KeySet {
   readonly algorithm: SigningAlgorithm
-  /** The key new tokens are signed with. */
+  /** The key new tokens are signed with: the first active one. */
   readonly current: SigningKey
-  /** Public key by kid, for verification. */
+  /** Public key by kid, for verification: every key not retired. */
   readonly byKid: ReadonlyMap<string, CryptoKey>
   readonly jwks: { readonly keys: readonly PublicJwk[] }
+  /** Swaps in a new list of keys (a reloaded key file). */
+  replace (keys: readonly SigningKey[]): void
 }
 
 export interface KeySource {
@@ -57,20 +68,47 @@ const KEY_FILE = 'signing-keys.json'
 export async function loadKeySet (source: KeySource): Promise<KeySet> {
   const privateJwks = source.signingKeys !== undefined
     ? await parseConfiguredKeys(source.signingKeys, source.algorithm)
-    : await loadOrCreateKeyFile(path.join(source.dataDir, KEY_FILE), source.algorithm)
+    : await loadOrCreateKeyFile(keyFileOf(source.dataDir), source.algorithm)
   const keys = await Promise.all(privateJwks.map((jwk) => toSigningKey(jwk, source.algorithm)))
   return buildKeySet(source.algorithm, keys)
 }
 
-export function buildKeySet (algorithm: SigningAlgorithm, keys: readonly SigningKey[]): KeySet {
-  const [current] = keys
-  if (current === undefined) throw new TypeError('a key set needs at least one key')
-  return Object.freeze({
+export function buildKeySet (algorithm: SigningAlgorithm, keys: readonly SigningKey[], now: () => number = Date.now): KeySet {
+  interface Snapshot { current: SigningKey, byKid: Map<string, CryptoKey>, jwks: { keys: PublicJwk[] }, validUntil: number }
+  let all = keys
+  let snapshot: Snapshot | undefined
+
+  const take = (): Snapshot => {
+    const at = now()
+    if (snapshot !== undefined && at < snapshot.validUntil) return snapshot
+    const live = all.filter((key) => key.retiresAt === undefined || key.retiresAt > at)
+    const current = live.find((key) => key.activatesAt === undefined || key.activatesAt <= at) ?? live[0]
+    if (current === undefined) throw new Error('every signing key has retired: rotate keys (npm run keys:rotate)')
+    // The snapshot holds until the next activation or retirement.
+    const changes = all.flatMap((key) => [key.activatesAt, key.retiresAt]).filter((t): t is number => t !== undefined && t > at)
+    snapshot = {
+      current,
+      byKid: new Map(live.map((key) => [key.kid, key.publicKey])),
+      jwks: { keys: live.map((key) => key.publicJwk) },
+      validUntil: Math.min(Infinity, ...changes),
+    }
+    return snapshot
+  }
+
+  const set: KeySet = {
     algorithm,
-    current,
-    byKid: new Map(keys.map((key) => [key.kid, key.publicKey])),
-    jwks: Object.freeze({ keys: keys.map((key) => key.publicJwk) }),
-  })
+    get current () { return take().current },
+    get byKid () { return take().byKid },
+    get jwks () { return take().jwks },
+    replace (next) {
+      if (next.length === 0) throw new TypeError('a key set needs at least one key')
+      all = next
+      snapshot = undefined
+    },
+  }
+  set.replace(keys)
+  take()
+  return set
 }
 
 /** A new private key of `algorithm`, as a JWK. */
@@ -79,16 +117,30 @@ export async function generatePrivateJwk (algorithm: SigningAlgorithm): Promise<
   return { ...await exportJWK(privateKey), alg: algorithm }
 }
 
-export async function toSigningKey (jwk: JWK, algorithm: SigningAlgorithm): Promise<SigningKey> {
+/** Key-file members that schedule a key: ISO 8601 instants. */
+export interface KeySchedule {
+  activatesAt?: string
+  retiresAt?: string
+}
+
+const instant = (value: unknown): number | undefined => {
+  if (value === undefined) return undefined
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN
+  if (Number.isNaN(ms)) throw new ConfigError('SIGNING_KEYS', `"${String(value)}" is not an ISO 8601 instant`)
+  return ms
+}
+
+export async function toSigningKey (jwk: JWK & KeySchedule, algorithm: SigningAlgorithm): Promise<SigningKey> {
   const publicParams = Object.fromEntries(
     Object.entries(jwk).filter(([name]) => !(PRIVATE_PARAMS as readonly string[]).includes(name)),
   ) as JWK
   const core: JWK = { kty: publicParams.kty, crv: publicParams.crv, x: publicParams.x, y: publicParams.y }
   const kid = await calculateJwkThumbprint(core)
   const publicJwk: PublicJwk = { ...JSON.parse(JSON.stringify(core)), kid, alg: algorithm, use: 'sig' }
-  const privateKey = await importJWK({ ...jwk, alg: algorithm }, algorithm) as CryptoKey
+  const { activatesAt, retiresAt, ...keyOnly } = jwk
+  const privateKey = await importJWK({ ...keyOnly, alg: algorithm }, algorithm) as CryptoKey
   const publicKey = await importJWK(publicJwk, algorithm) as CryptoKey
-  return { kid, privateKey, publicKey, publicJwk }
+  return { kid, privateKey, publicKey, publicJwk, activatesAt: instant(activatesAt), retiresAt: instant(retiresAt) }
 }
 
 function algorithmOf (jwk: JWK): SigningAlgorithm | undefined {
@@ -138,7 +190,8 @@ function isObject (value: unknown): value is Record<string, unknown> {
  * it has none (first start, or SIGNING_ALG changed). Keys of other algorithms
  * stay in the file but are not loaded.
  */
-async function loadOrCreateKeyFile (file: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
+/** The keys stored in a key file (all algorithms), or [] when there is none. */
+export async function readKeyFile (file: string): Promise<Array<JWK & KeySchedule>> {
   let stored: JWK[] = []
   let text: string | undefined
   try {
@@ -160,9 +213,26 @@ async function loadOrCreateKeyFile (file: string, algorithm: SigningAlgorithm): 
     }
     stored = parsed.keys as JWK[]
   }
+  return stored
+}
+
+export async function writeKeyFile (file: string, keys: readonly JWK[]): Promise<void> {
+  await writePrivateFile(file, JSON.stringify({ keys }, null, 2) + '\n')
+}
+
+export function keyFileOf (dataDir: string): string {
+  return path.join(dataDir, KEY_FILE)
+}
+
+export function hasAlgorithm (jwk: JWK, algorithm: SigningAlgorithm): boolean {
+  return algorithmOf(jwk) === algorithm
+}
+
+async function loadOrCreateKeyFile (file: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
+  const stored = await readKeyFile(file)
   const usable = stored.filter((jwk) => algorithmOf(jwk) === algorithm)
   if (usable.length > 0) return usable
   const fresh = await generatePrivateJwk(algorithm)
-  await writePrivateFile(file, JSON.stringify({ keys: [fresh, ...stored] }, null, 2) + '\n')
+  await writeKeyFile(file, [fresh, ...stored])
   return [fresh]
 }
