@@ -14,6 +14,8 @@ import { registerErrorHandling } from './http/error-handler.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
+import { clientAuth } from './http/plugins/client-auth.js'
+import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
@@ -38,11 +40,14 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions, passwordResets } = createDomain({
+  const { accounts, sessions, passwordResets, revocationFeed } = createDomain({
     ...deps,
     onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
   })
-  const services: Services = { accounts, sessions, passwordResets, keys, db }
+  const services: Services = {
+    accounts, sessions, passwordResets, revocationFeed, keys, db,
+    issuer: config.tokens.issuer, audience: config.tokens.audience,
+  }
 
   const app = Fastify({
     loggerInstance: deps.logger ?? createLogger(config.logLevel),
@@ -66,9 +71,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })
   await app.register(authenticate, { sessions })
+  await app.register(clientAuth, { clients: config.resourceClients })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
   await app.register(discoveryRoutes, { services })
+  await app.register(resourceServerRoutes, { services, heartbeatMs: config.feedHeartbeat })
   return app
 }
 

@@ -103,6 +103,10 @@ export interface Config {
       readonly password: string | undefined
     } | undefined
   }
+  /** Resource servers' client credentials (introspection, revocation feed): id → secret. */
+  readonly resourceClients: ReadonlyMap<string, string>
+  /** Milliseconds between revocation-feed heartbeats (and its database polls). */
+  readonly feedHeartbeat: number
   /** Origins allowed to call vouch from a browser; empty = CORS closed. */
   readonly corsOrigins: readonly string[]
   /** Optional: shares invalidations and rate-limit counters between instances. */
@@ -184,6 +188,21 @@ export function loadConfig (env: Env): Config {
       }
     }
     return list
+  }
+
+  const clients = (): Map<string, string> => {
+    const raw = read('RESOURCE_CLIENTS')
+    const map = new Map<string, string>()
+    for (const pair of raw?.split(',').map((p) => p.trim()).filter(Boolean) ?? []) {
+      const colon = pair.indexOf(':')
+      const id = pair.slice(0, colon)
+      const secret = pair.slice(colon + 1)
+      if (colon <= 0 || !/^[\w.-]+$/.test(id) || secret.length < 16) {
+        throw new ConfigError('RESOURCE_CLIENTS', 'expected id:secret pairs separated by commas, each secret at least 16 characters')
+      }
+      map.set(id, secret)
+    }
+    return map
   }
 
   const url = (name: string, fallback: string): string => {
@@ -287,6 +306,8 @@ export function loadConfig (env: Env): Config {
       resetTemplate: read('RESET_EMAIL_TEMPLATE'),
       smtp: smtp(),
     },
+    resourceClients: clients(),
+    feedHeartbeat: int('REVOCATION_FEED_HEARTBEAT_MS', 5000, 100, 60_000),
     corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',

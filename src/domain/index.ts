@@ -11,6 +11,7 @@ import { createAccessTokens, type AccessTokens } from './access-tokens.js'
 import { createAccounts, type Accounts } from './accounts.js'
 import { systemClock, type Clock } from './clock.js'
 import { createSessions, type Sessions } from './sessions.js'
+import { createRevocationFeed, type RevocationFeed } from './revocation-feed.js'
 import { createPasswordResets, type PasswordResets, type ResetNotifier } from './password-resets.js'
 import { createMailTransport } from '../mail/transport.js'
 import { createResetNotifier } from '../mail/reset-mail.js'
@@ -41,6 +42,7 @@ export interface Domain {
   sessions: Sessions
   accounts: Accounts
   passwordResets: PasswordResets
+  revocationFeed: RevocationFeed
   cache: SessionCache
 }
 
@@ -69,5 +71,8 @@ export function createDomain ({
     db, clock, passwords, policy: config.passwords, sessions, cache, notifier, counters,
     settings: config.resets, onBackgroundError,
   })
-  return { accessTokens, sessions, accounts, passwordResets, cache }
+  const revocationFeed = createRevocationFeed({
+    db, clock, cache, maxTokenAge: config.tokens.accessTokenTtl + config.tokens.clockSkew,
+  })
+  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, cache }
 }

@@ -68,6 +68,8 @@ export interface SessionCache {
    * a slightly older lastUsedAt only makes the idle check stricter.
    */
   sessionTouched (sessionId: string): void
+  /** Calls `listener` after every invalidation applied here, from this instance or another. */
+  onInvalidation (listener: (event: Invalidation) => void): void
   readonly size: number
   clear (): void
 }
@@ -79,6 +81,7 @@ interface Entry {
 
 export function createSessionCache (settings: SessionCacheSettings, bus: InvalidationBus, now: () => number = performance.now.bind(performance)): SessionCache {
   const entries = new Map<string, Entry>()
+  const listeners: Array<(event: Invalidation) => void> = []
   const byUser = new Map<string, Set<string>>()
   let invalidations = 0
 
@@ -98,6 +101,7 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
     } else {
       for (const sessionId of byUser.get(event.id) ?? []) drop(sessionId)
     }
+    for (const listener of listeners) listener(event)
   }
 
   const clear = () => {
@@ -148,6 +152,7 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
       bus.publish({ kind: 'session', id: sessionId })
     },
     sessionTouched: drop,
+    onInvalidation (listener) { listeners.push(listener) },
     get size () { return entries.size },
     clear,
   }

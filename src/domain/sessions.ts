@@ -22,7 +22,7 @@
 import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
 import { deriveSecret, hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
-import type { AccessTokens } from './access-tokens.js'
+import type { AccessClaims, AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import type { SessionCache, SessionState } from './session-cache.js'
 
@@ -84,6 +84,8 @@ export interface Sessions {
   refresh (refreshToken: string): Promise<TokenPair>
   /** Verifies an access token and that its version and session are live. */
   authenticate (accessToken: string): Promise<Principal>
+  /** The claims of an access token vouch would accept, or null (introspection). */
+  inspect (accessToken: string): Promise<AccessClaims | null>
   /** Ends the caller's session. */
   end (principal: Principal): Promise<void>
   /** Ends every session and token of the user: one atomic increment. */
@@ -169,6 +171,15 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
     return { ...session, userVersion: user.tokenVersion }
   }
 
+  /** The token's version is the user's current one and its session is active; `token_revoked` otherwise. */
+  const checkLive = async (claims: AccessClaims) => {
+    const session = await cache.read(claims.sid, () => loadState(claims.sid))
+    if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
+        !isActive(session, session.userVersion, clock.now())) {
+      throw new DomainError('token_revoked')
+    }
+  }
+
   const loadForRefresh = (sessionId: string) => db.session.findUnique({
     where: { id: sessionId },
     include: { user: { select: { tokenVersion: true } } },
@@ -239,13 +250,20 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       throw new DomainError('refresh_token_invalid')
     },
 
+    async inspect (accessToken) {
+      try {
+        const claims = await accessTokens.verify(accessToken)
+        await checkLive(claims)
+        return claims
+      } catch (err) {
+        if (err instanceof DomainError) return null
+        throw err
+      }
+    },
+
     async authenticate (accessToken) {
       const claims = await accessTokens.verify(accessToken)
-      const session = await cache.read(claims.sid, () => loadState(claims.sid))
-      if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
-          !isActive(session, session.userVersion, clock.now())) {
-        throw new DomainError('token_revoked')
-      }
+      await checkLive(claims)
       return { userId: claims.sub, sessionId: claims.sid, version: claims.ver }
     },
 

@@ -45,6 +45,8 @@ export function sendError (reply: FastifyReply, code: ErrorCode, message: string
   const statusCode = errorCatalogue[code].status
   if (statusCode === 401 && reply.request.routeOptions.config.auth === 'bearer') {
     reply.header('www-authenticate', 'Bearer error="invalid_token"')
+  } else if (statusCode === 401 && reply.request.routeOptions.config.client === true) {
+    reply.header('www-authenticate', 'Basic realm="vouch"')
   }
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message })

@@ -1,5 +1,6 @@
 import type { Accounts } from '../domain/accounts.js'
 import type { PasswordResets } from '../domain/password-resets.js'
+import type { RevocationFeed } from '../domain/revocation-feed.js'
 import type { Sessions } from '../domain/sessions.js'
 import type { KeySet } from '../crypto/keys.js'
 import type { Db } from '../db/client.js'
@@ -9,6 +10,10 @@ export interface Services {
   accounts: Accounts
   sessions: Sessions
   passwordResets: PasswordResets
+  revocationFeed: RevocationFeed
+  /** `iss` and `aud` of access tokens, for introspection answers. */
+  issuer: string
+  audience: string
   keys: KeySet
   db: Db
 }

@@ -27,8 +27,11 @@ export interface VouchProcess {
   stop (): Promise<number | null>
 }
 
-/** Starts `entry` (src/server.ts by default) with `env` on a free port; killed at teardown. */
-export async function startVouch (t: Test, env: Record<string, string>, entry = 'src/server.ts'): Promise<VouchProcess> {
+/**
+ * Starts `entry` (src/server.ts by default) with `env` on a free port; ready
+ * when `healthPath` answers; killed at teardown.
+ */
+export async function startVouch (t: Test, env: Record<string, string>, entry = 'src/server.ts', healthPath = '/health/live'): Promise<VouchProcess> {
   const port = env.PORT ?? String(await freePort())
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
     cwd: root,
@@ -45,7 +48,7 @@ export async function startVouch (t: Test, env: Record<string, string>, entry = 
   for (;;) {
     if (child.exitCode !== null) throw new Error(`vouch exited with ${child.exitCode}:\n${output}`)
     if (Date.now() > deadline) throw new Error(`vouch did not start:\n${output}`)
-    const live = await fetch(`${base}/health/live`).then((res) => res.ok, () => false)
+    const live = await fetch(`${base}${healthPath}`).then((res) => res.ok, () => false)
     if (live) break
     await sleep(50)
   }
