@@ -5,7 +5,6 @@
  * database is back. The outage is made by a TCP proxy between vouch and the
  * real server, which the test cuts and restores.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { applyMigrations } from '../../src/db/migrate.js'
@@ -14,37 +13,7 @@ import { createPostgresBus } from '../../src/bus/postgres.js'
 import { createDb } from '../../src/db/client.js'
 import { createTestApp } from '../helpers/app.js'
 import { register } from '../helpers/client.js'
-
-/** A loopback TCP proxy to `target` that can be cut (connections dropped, port closed) and restored. */
-async function createCuttableProxy (target: { host: string, port: number }) {
-  const sockets = new Set<Socket>()
-  let server: Server | undefined
-  let port = 0
-  const start = () => new Promise<void>((resolve) => {
-    server = createServer((client) => {
-      const upstream = connect(target.port, target.host)
-      for (const socket of [client, upstream]) {
-        sockets.add(socket)
-        socket.on('close', () => sockets.delete(socket))
-        socket.on('error', () => { client.destroy(); upstream.destroy() })
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    server.listen(port, '127.0.0.1', () => {
-      port = (server!.address() as { port: number }).port
-      resolve()
-    })
-  })
-  await start()
-  return {
-    get port () { return port },
-    start,
-    cut: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server!.close(() => resolve())
-    }),
-  }
-}
+import { createCuttableProxy } from '../helpers/proxy.js'
 
 t.test('with the database gone, authenticated calls get 503, and recover without a restart', async (t) => {
   const database = await createScratchDatabase('postgresql')
