@@ -37,6 +37,8 @@ export interface VerifierOptions {
   maxFeedSilenceMs?: number
   /** What to do without a live feed; default 'fail-closed'. */
   fallback?: 'fail-closed' | 'introspect'
+  /** Least milliseconds between two JWKS fetches triggered by an unknown kid; default 5000. */
+  jwksCooldownMs?: number
   jwksUrl?: string
   feedUrl?: string
   introspectionUrl?: string
@@ -73,7 +75,7 @@ interface Batch { users: Array<{ id: string, minVersion: number }>, sessions: st
 
 export function createVerifier (options: VerifierOptions): Verifier {
   const base = options.vouchUrl.replace(/\/+$/, '')
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl ?? `${base}/.well-known/jwks.json`), { cooldownDuration: 5000 })
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl ?? `${base}/.well-known/jwks.json`), { cooldownDuration: options.jwksCooldownMs ?? 5000 })
   const feedUrl = options.feedUrl ?? `${base}/auth/revocations`
   const introspectionUrl = options.introspectionUrl ?? `${base}/auth/introspect`
   const silenceMs = options.maxFeedSilenceMs ?? 15_000

@@ -85,3 +85,28 @@ t.test('with fallback: introspect, a lost feed falls back to asking vouch', asyn
   t.equal(await outcome(verifier, bob.accessToken), 'accepted', 'a live token is confirmed by introspection')
   t.equal(await outcome(verifier, alice.accessToken), 'token_revoked', 'a revoked one is refused')
 })
+
+t.test('the verifier picks up a rotated-in signing key without a restart', async (t) => {
+  const { app, keys, dir } = await createTestApp(t, {
+    env: { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '200', JWT_ISSUER: 'http://vouch.test' },
+  })
+  const { rotateKeyFile, watchKeyFile } = await import('../../src/crypto/key-rotation.js')
+  t.teardown(watchKeyFile(keys, dir, 50, (err) => { throw err }))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const verifier = createVerifier({
+    vouchUrl: base, issuer: 'http://vouch.test', audience: 'vouch', clientId: CLIENT.id, clientSecret: CLIENT.secret, jwksCooldownMs: 100,
+  })
+  t.teardown(() => verifier.close())
+  await verifier.ready()
+  const before = await register(app)
+  t.equal(await outcome(verifier, before.accessToken), 'accepted')
+
+  await rotateKeyFile({ dataDir: dir, algorithm: 'EdDSA', publishDelay: 0.3, retireAfter: 60 })
+  await sleep(600)
+  const after = await register(app)
+  const { decodeProtectedHeader } = await import('jose')
+  t.not(decodeProtectedHeader(after.accessToken).kid, decodeProtectedHeader(before.accessToken).kid, 'signed by the new key')
+  t.equal(await outcome(verifier, after.accessToken), 'accepted', 'the new key is fetched on first sight')
+  t.equal(await outcome(verifier, before.accessToken), 'accepted', 'the old key still verifies until it retires')
+})
