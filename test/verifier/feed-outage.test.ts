@@ -62,7 +62,9 @@ t.test('a lost feed fails closed after the bound, and on its return no revocatio
     await sleep(20)
   }
   t.comment(`failed closed ${closedAfter.toFixed(0)} ms after the feed was cut (bound ${SILENCE_MS} ms)`)
-  t.ok(closedAfter >= SILENCE_MS * 0.9 && closedAfter <= SILENCE_MS * 3, 'fails closed once the bound has passed, not before, not much after')
+  // The bound counts from the last heartbeat heard (every 200 ms), not from the cut itself.
+  t.ok(closedAfter >= SILENCE_MS / 2, 'a short gap does not fail closed at once')
+  t.ok(closedAfter <= SILENCE_MS * 3, 'but once the bound has passed, it does')
   t.equal(await outcome(verifier, alice.accessToken), 'revocation_feed_unavailable', 'never open: no token is accepted')
 
   await proxy.start()
