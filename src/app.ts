@@ -10,7 +10,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { createDomain, type DomainDeps } from './domain/index.js'
-import { registerErrorHandling } from './http/error-handler.js'
+import { DomainError } from './errors.js'
+import { frameworkError, registerErrorHandling } from './http/error-handler.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
@@ -34,8 +35,25 @@ export const BODY_LIMIT = 64 * 1024
 /** Never logged: credentials in headers. Bodies are not logged at all. */
 export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
 
+/**
+ * The logger: credentials redacted, and request URLs logged without their
+ * query string (a secret in a query, such as a reset link followed to the
+ * wrong host, must not land in the logs).
+ */
 export function createLogger (level: string, destination?: DestinationStream): FastifyBaseLogger {
-  return pino({ level, redact: { paths: LOG_REDACT, censor: '[redacted]' } }, destination)
+  return pino({
+    level,
+    redact: { paths: LOG_REDACT, censor: '[redacted]' },
+    serializers: {
+      req: (request: { method?: string, url?: string, host?: string, ip?: string, socket?: { remotePort?: number } }) => ({
+        method: request.method,
+        url: request.url?.split('?')[0],
+        host: request.host,
+        remoteAddress: request.ip,
+        remotePort: request.socket?.remotePort,
+      }),
+    },
+  }, destination)
 }
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
@@ -55,6 +73,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     // Fastify also takes a hop count here, which its types leave out.
     trustProxy: config.trustProxy as boolean | string,
     return503OnClosing: true,
+    frameworkErrors: frameworkError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -92,6 +111,11 @@ function acceptJsonOnly (app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') {
       done(null, undefined)
+      return
+    }
+    // No field vouch stores may hold NUL (PostgreSQL text cannot): refuse it up front, on every database alike.
+    if (/\\u0000|\0/i.test(body as string)) {
+      done(new DomainError('validation_failed', 'The request body contains a NUL character.'), undefined)
       return
     }
     parseJson(request, body as string, done)

@@ -324,6 +324,8 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
     },
 
     async revoke (principal, sessionId) {
+      // Session ids are UUIDs; anything else is no one's session (and never reaches the database).
+      if (!UUID.test(sessionId)) throw new DomainError('not_found')
       const revoked = await revokeSession({ id: sessionId, userId: principal.userId }, 'revoked_by_user', clock.now())
       if (revoked.count === 1) return
       const own = await db.session.count({ where: { id: sessionId, userId: principal.userId } })

@@ -43,13 +43,25 @@ function classify (err: FastifyError): { code: ErrorCode, message?: string, retr
 
 export function sendError (reply: FastifyReply, code: ErrorCode, message: string = errorCatalogue[code].message, retryAfter?: number): FastifyReply {
   const statusCode = errorCatalogue[code].status
-  if (statusCode === 401 && reply.request.routeOptions.config.auth === 'bearer') {
+  const config = reply.request.routeOptions.config as { auth?: string, client?: boolean } | undefined
+  if (statusCode === 401 && config?.auth === 'bearer') {
     reply.header('www-authenticate', 'Bearer error="invalid_token"')
-  } else if (statusCode === 401 && reply.request.routeOptions.config.client === true) {
+  } else if (statusCode === 401 && config?.client === true) {
     reply.header('www-authenticate', 'Basic realm="vouch"')
   }
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message })
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: a URL that cannot be decoded, or a
+ * path parameter over the router's length limit, is answered before any
+ * route or hook runs; give it the same shape (and no-store) as every error.
+ */
+export function frameworkError (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('cache-control', 'no-store')
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid.' : 'A path parameter is too long.'
+  return sendError(reply, 'validation_failed', message)
 }
 
 export function registerErrorHandling (app: FastifyInstance): void {

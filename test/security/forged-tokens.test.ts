@@ -7,12 +7,15 @@
  * current and the session not revoked.
  */
 import { createHmac, createPublicKey } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { SignJWT, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose'
 import { createTestApp, type TestContext } from '../helpers/app.js'
-import { bearer, codeOf, me, post, register } from '../helpers/client.js'
+import { PASSWORD, bearer, codeOf, login, me, post, refresh, register } from '../helpers/client.js'
 
 const CHALLENGE = 'Bearer error="invalid_token"'
 
@@ -45,7 +48,11 @@ function sign (payload: JWTPayload, header: { alg: string, [name: string]: unkno
   return new SignJWT(payload).setProtectedHeader(header).sign(key)
 }
 
+/** Forged or misused tokens presented to the service in this file (printed at the end). */
+let attacks = 0
+
 async function expectRejected (t: Test, res: LightMyRequestResponse, code = 'invalid_token'): Promise<void> {
+  attacks++
   t.equal(res.statusCode, 401, 'answers 401')
   t.equal(codeOf(res), code, `code is ${code}`)
   t.equal(res.headers['www-authenticate'], CHALLENGE, 'carries the RFC 6750 challenge')
@@ -247,6 +254,7 @@ t.test('a refresh token presented as a bearer access token is refused', async (t
   const { account } = await signedIn(app)
   await expectRejected(t, await me(app, account.refreshToken))
   // ...and an access token is no refresh token either.
+  attacks++
   const res = await post(app, '/auth/refresh', { refreshToken: account.accessToken })
   t.equal(res.statusCode, 401)
   t.equal(codeOf(res), 'refresh_token_invalid')
@@ -309,6 +317,7 @@ t.test('a correctly signed token whose sub does not own its sid is refused', asy
   const victim = await signedIn(app)
   const attacker = await signedIn(app)
   const crossed = await sign({ ...attacker.payload, sub: victim.payload.sub } as JWTPayload, realHeader(), keys.current.privateKey)
+  attacks++
   const res = await me(app, crossed)
   t.equal(res.statusCode, 401)
   t.equal(res.headers['www-authenticate'], CHALLENGE)
@@ -342,4 +351,183 @@ t.test('a token signed with the ES256 service key is refused by the EdDSA servic
   const { payload } = await signedIn(app)
   const forged = await sign(payload as JWTPayload, { alg: 'ES256', typ: 'at+jwt', kid: keys.current.kid }, es.keys.current.privateKey)
   await expectRejected(t, await me(app, forged))
+})
+
+// ----------------------------------------------------------------------------
+// kid, typ, nbf/exp edges, foreign issuers and audiences, and tokens of one
+// kind presented as another.
+
+t.test('a kid that looks like a path, a URL or SQL is refused with invalid_token', async (t) => {
+  const { header, payload, signature } = await signedIn(app)
+  const kids = [
+    '../../etc/passwd', '/dev/null', '../../../../../../../dev/zero', 'file:///etc/passwd', 'https://evil.example/jwks.json',
+    "' OR 1=1 --", `${keys.current.kid}' OR '1'='1`, `${keys.current.kid}/../${keys.current.kid}`, `${keys.current.kid}\u0000`,
+    ` ${keys.current.kid}`, keys.current.kid.toUpperCase(), '%00', '', '*', '__proto__', 'constructor', 'toString', 'hasOwnProperty',
+  ]
+  for (const kid of kids) {
+    t.comment(`kid ${JSON.stringify(kid)}`)
+    // Signed with the service's own key: only the kid is wrong.
+    await expectRejected(t, await me(app, await sign(payload as JWTPayload, { ...realHeader(), kid }, keys.current.privateKey)))
+    // The real token's signature under an edited header.
+    await expectRejected(t, await me(app, assemble({ ...header, kid }, payload, signature)))
+  }
+  for (const kid of [42, null, true, [keys.current.kid], { kid: keys.current.kid }]) {
+    t.comment(`kid ${JSON.stringify(kid)} (not a string)`)
+    await expectRejected(t, await me(app, await sign(payload as JWTPayload, { ...realHeader(), kid }, keys.current.privateKey)))
+  }
+  // Control: the real kid with the same claims is accepted, so the refusals above were about the kid.
+  t.equal((await me(app, await sign(payload as JWTPayload, realHeader(), keys.current.privateKey))).statusCode, 200)
+})
+
+t.test('typ: only the media type at+jwt is accepted (case-insensitive, application/ prefix optional)', async (t) => {
+  // RFC 7515 §4.1.9: typ is a media type, compared case-insensitively, and
+  // "application/" may be omitted; RFC 9068 §4: at+jwt or application/at+jwt.
+  // jose's typ check normalises exactly so. Everything else is refused.
+  const { payload } = await signedIn(app)
+  for (const typ of ['at+jwt', 'AT+JWT', 'At+Jwt', 'at+JWT', 'application/at+jwt', 'APPLICATION/AT+JWT', 'Application/At+Jwt']) {
+    const res = await me(app, await sign(payload as JWTPayload, { ...realHeader(), typ }, keys.current.privateKey))
+    attacks++
+    t.equal(res.statusCode, 200, `typ ${typ}: the at+jwt media type is accepted`)
+  }
+  const refused: unknown[] = [
+    'JWT', 'jwt', 'Jwt', 'application/jwt', 'APPLICATION/JWT', 'JOSE', 'JOSE+JSON', 'at+jws', 'at-jwt', 'at jwt', 'atjwt', 'at+jwt2', 'xat+jwt',
+    'at+jwt ', ' at+jwt', 'at+jwt;', 'at+jwt; charset=utf-8', 'application/at+jwt; charset=utf-8', 'application/application/at+jwt',
+    'text/at+jwt', 'x-application/at+jwt', 'application/at+jwt/', 'at+jwt\u0000', 'аt+jwt' /* Cyrillic а */, 'refresh+jwt', 'secevent+jwt',
+    '', ['at+jwt'], { typ: 'at+jwt' }, 42, null, true,
+  ]
+  for (const typ of refused) {
+    t.comment(`typ ${JSON.stringify(typ)}`)
+    await expectRejected(t, await me(app, await sign(payload as JWTPayload, { ...realHeader(), typ }, keys.current.privateKey)))
+  }
+})
+
+t.test('nbf: in the future beyond the clock skew is refused, within it accepted', async (t) => {
+  const edge = await createTestApp(t)
+  const { app: edgeApp, clock, config: edgeConfig, keys: edgeKeys } = edge
+  clock.set(new Date(Math.ceil(Date.now() / 1000) * 1000 + 250)) // a quarter second past a whole second
+  const { payload } = await signedIn(edgeApp)
+  const now = Math.floor(clock.now().getTime() / 1000)
+  const skew = edgeConfig.tokens.clockSkew
+  t.equal(skew, 5)
+  const withNbf = (nbf: number) => sign({ ...payload, nbf } as JWTPayload, { alg: edgeKeys.algorithm, typ: 'at+jwt', kid: edgeKeys.current.kid }, edgeKeys.current.privateKey)
+  for (const nbf of [now - 3600, now, now + 1, now + skew - 1, now + skew]) {
+    attacks++
+    t.equal((await me(edgeApp, await withNbf(nbf))).statusCode, 200, `nbf now${nbf - now >= 0 ? '+' : ''}${nbf - now} s: within the skew, accepted`)
+  }
+  for (const nbf of [now + skew + 1, now + skew + 60, now + 86_400 * 365]) {
+    t.comment(`nbf now+${nbf - now} s`)
+    await expectRejected(t, await me(edgeApp, await withNbf(nbf)))
+  }
+  // Correctly signed, but nbf is not a NumericDate (or absurdly far): refused, not ignored.
+  for (const nbf of ['0', String(now), null, true, [now], 1e300]) {
+    t.comment(`nbf ${JSON.stringify(nbf)}`)
+    const forged = await sign({ ...payload, nbf } as JWTPayload, { alg: edgeKeys.algorithm, typ: 'at+jwt', kid: edgeKeys.current.kid }, edgeKeys.current.privateKey)
+    await expectRejected(t, await me(edgeApp, forged))
+  }
+  // The clock moves on: the token that was too early becomes valid.
+  const early = await withNbf(now + skew + 1)
+  clock.advance(2)
+  attacks++
+  t.equal((await me(edgeApp, early)).statusCode, 200, 'once the clock reaches nbf - skew it is accepted')
+})
+
+t.test('exp exactly at the edge, with the clock controlled to the millisecond', async (t) => {
+  for (const skewSetting of ['5', '0']) {
+    const { app: edgeApp, clock, config: edgeConfig } = await createTestApp(t, { env: { CLOCK_SKEW: skewSetting } })
+    const skew = edgeConfig.tokens.clockSkew
+    t.equal(skew, Number(skewSetting))
+    clock.set(new Date(Math.ceil(Date.now() / 1000) * 1000)) // a whole second: iat and exp are exact
+    const account = await register(edgeApp)
+    const { exp } = decodeJwt(account.accessToken)
+    t.equal(exp, Math.floor(clock.now().getTime() / 1000) + edgeConfig.tokens.accessTokenTtl)
+    // jose: expired once exp <= now - skew, with now in whole seconds.
+    clock.set(new Date((exp! + skew) * 1000 - 1))
+    attacks++
+    t.equal((await me(edgeApp, account.accessToken)).statusCode, 200, `skew ${skew}: 1 ms before exp + skew, accepted`)
+    clock.set(new Date((exp! + skew) * 1000))
+    await expectRejected(t, await me(edgeApp, account.accessToken), 'token_expired')
+    clock.set(new Date((exp! + skew) * 1000 + 1))
+    await expectRejected(t, await me(edgeApp, account.accessToken), 'token_expired')
+    // Back in time (a clock corrected backwards): valid again, the check is stateless.
+    clock.set(new Date((exp! + skew) * 1000 - 1000))
+    attacks++
+    t.equal((await me(edgeApp, account.accessToken)).statusCode, 200, `skew ${skew}: 1 s before the edge, accepted again`)
+    // The refresh token outlives the access token: the session goes on.
+    clock.set(new Date((exp! + skew) * 1000 + 60_000))
+    t.equal((await refresh(edgeApp, account.refreshToken)).statusCode, 200, 'the session itself is unaffected')
+  }
+})
+
+t.test('a real token of another service (same keys, same database, other iss or aud) is refused', async (t) => {
+  const variants: Array<[string, Record<string, string>]> = [
+    ['another issuer', { JWT_ISSUER: 'https://other.example' }],
+    ['another audience', { JWT_AUDIENCE: 'another-service' }],
+    ['another issuer and audience', { JWT_ISSUER: 'https://other.example', JWT_AUDIENCE: 'another-service' }],
+  ]
+  for (const [name, env] of variants) {
+    t.comment(name)
+    const other = await createTestApp(t, { env, keys, db: ctx.db })
+    const theirs = await register(other.app)
+    t.equal((await me(other.app, theirs.accessToken)).statusCode, 200, `${name}: valid where it was issued`)
+    const { header } = partsOf(theirs.accessToken)
+    t.equal(header.kid, keys.current.kid, `${name}: signed with the very same key`)
+    await expectRejected(t, await me(app, theirs.accessToken))
+    // ...and the other way round.
+    const ours = await signedIn(app)
+    await expectRejected(t, await me(other.app, ours.token))
+  }
+})
+
+/** The newest reset token mailed to the development outbox of this file's app. */
+async function resetTokenFor (email: string): Promise<string> {
+  const outbox = path.join(ctx.dir, 'outbox')
+  for (let i = 0; i < 200; i++) {
+    for (const file of (await readdir(outbox).catch(() => [] as string[])).sort().reverse()) {
+      const eml = (await readFile(path.join(outbox, file), 'utf8')).replace(/=\r?\n/g, '').replace(/=3D/g, '=')
+      if (!eml.includes(email)) continue
+      const match = /token=([^\s&]+)/.exec(eml)
+      if (match) return decodeURIComponent(match[1]!)
+    }
+    await sleep(25)
+  }
+  throw new Error(`no reset message for ${email}`)
+}
+
+t.test('a reset token is neither an access token nor a refresh token, and a refresh token is no reset token', async (t) => {
+  const { account } = await signedIn(app)
+  const accepted = await post(app, '/auth/password/forgot', { email: account.email })
+  t.equal(accepted.statusCode, 202)
+  const resetToken = await resetTokenFor(account.email)
+  t.match(resetToken, /^[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/, 'a reset token has the shape of a refresh token: <id>.<secret>')
+
+  // The reset token as a bearer access token.
+  await expectRejected(t, await me(app, resetToken))
+  // ...as a refresh token: no session has its id.
+  attacks++
+  const asRefresh = await refresh(app, resetToken)
+  t.equal(asRefresh.statusCode, 401)
+  t.equal(codeOf(asRefresh), 'refresh_token_invalid', 'a reset token is refresh_token_invalid')
+  // A refresh token and an access token as reset tokens.
+  for (const [name, token] of [['refresh token', account.refreshToken], ['access token', account.accessToken]] as const) {
+    attacks++
+    const asReset = await post(app, '/auth/password/reset', { token, newPassword: 'taken over passphrase' })
+    t.equal(asReset.statusCode, 400, `a ${name} as reset token: 400`)
+    t.equal(codeOf(asReset), 'reset_token_invalid', `a ${name} is reset_token_invalid`)
+  }
+  // None of that changed anything: the password, the session and the pending reset all stand.
+  t.equal((await me(app, account.accessToken)).statusCode, 200, 'the session is untouched')
+  t.equal((await post(app, '/auth/login', { email: account.email, password: PASSWORD })).statusCode, 200, 'the password is unchanged')
+  const done = await post(app, '/auth/password/reset', { token: resetToken, newPassword: 'the owner\'s new passphrase' })
+  t.equal(done.statusCode, 204, 'the misuse did not consume the reset token: its owner can still use it')
+  // Spent, it is still nothing else either.
+  await expectRejected(t, await me(app, resetToken))
+  attacks++
+  t.equal(codeOf(await refresh(app, resetToken)), 'refresh_token_invalid')
+  await expectRejected(t, await me(app, account.accessToken), 'token_revoked')
+  t.equal((await login(app, account.email, 'the owner\'s new passphrase')).tokenType, 'Bearer')
+})
+
+t.test('summary', async (t) => {
+  t.ok(attacks > 0)
+  t.comment(`forged-tokens: ${attacks} attack cases tried`)
 })
