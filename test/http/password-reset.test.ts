@@ -7,37 +7,14 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { SMTPServer } from 'smtp-server'
+import { startSmtp, type ReceivedMail } from '../helpers/smtp.js'
 import { createTestApp } from '../helpers/app.js'
 import { PASSWORD, bearer, codeOf, login, me, post, refresh, register, uniqueEmail } from '../helpers/client.js'
 
 const NEW_PASSWORD = 'a fresh passphrase'
 
-interface Received { to: string, raw: string }
-
-/** A loopback SMTP server that keeps what it receives. */
-async function startSmtp (t: Test) {
-  const received: Received[] = []
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData (stream, session, callback) {
-      let raw = ''
-      stream.on('data', (chunk: Buffer) => { raw += chunk.toString() })
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address).join(','), raw })
-        callback()
-      })
-    },
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  const port = (server.server.address() as { port: number }).port
-  return { port, received }
-}
-
 /** Waits for the next message to `to` and returns the token in its link. */
-async function tokenFromMail (received: Received[], to: string, after = 0): Promise<{ token: string, raw: string }> {
+async function tokenFromMail (received: ReceivedMail[], to: string, after = 0): Promise<{ token: string, raw: string }> {
   for (let i = 0; i < 200; i++) {
     const message = received.slice(after).find((m) => m.to === to)
     if (message) {

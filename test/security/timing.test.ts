@@ -13,7 +13,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { SMTPServer } from 'smtp-server'
+import { startSmtp, type ReceivedMail } from '../helpers/smtp.js'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createTestApp } from '../helpers/app.js'
 import { codeOf, post, register, uniqueEmail } from '../helpers/client.js'
@@ -121,27 +121,7 @@ await t.test('control: the same measurement catches a service that skips the has
   t.ok(ratio > 1.5, `the leak is outside the tolerance: ratio ${ratio.toFixed(3)} > 1.5`)
 })
 
-interface Received { to: string, at: bigint }
-
-async function startSmtp (t: Test) {
-  const received: Received[] = []
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData (stream, session, callback) {
-      stream.on('data', () => {})
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address).join(','), at: process.hrtime.bigint() })
-        callback()
-      })
-    },
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { port: (server.server.address() as { port: number }).port, received }
-}
-
-async function waitForMail (received: Received[], count: number): Promise<void> {
+async function waitForMail (received: ReceivedMail[], count: number): Promise<void> {
   for (let i = 0; i < 400 && received.length < count; i++) await sleep(5)
   if (received.length < count) throw new Error(`mail ${count} never arrived`)
 }
