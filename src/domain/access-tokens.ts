@@ -39,11 +39,39 @@ export interface AccessTokens {
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
 
+/** Verified tokens remembered, so a client's repeated requests skip the signature check. */
+const VERIFIED_CACHE_SIZE = 10_000
+
 export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings, clock: Clock): AccessTokens {
   const resolveKey = (header: JWTHeaderParameters) => {
     const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid)
     if (key === undefined) throw new DomainError('invalid_token')
     return key
+  }
+
+  // Token string → its claims and the key that verified it. A hit is the
+  // very same bytes already verified; it stands while that key is still
+  // published and the token has not expired (checked on every hit).
+  const verified = new Map<string, { claims: AccessClaims, key: unknown }>()
+  const remembered = (token: string): AccessClaims | undefined => {
+    const entry = verified.get(token)
+    if (entry === undefined) return undefined
+    const kid = decodeKid(token)
+    if (kid === undefined || keys.byKid.get(kid) !== entry.key) {
+      verified.delete(token)
+      return undefined
+    }
+    if (clock.now().getTime() / 1000 >= entry.claims.exp + settings.clockSkew) {
+      verified.delete(token)
+      throw new DomainError('token_expired')
+    }
+    return entry.claims
+  }
+  const remember = (token: string, claims: AccessClaims, nbf: unknown) => {
+    const kid = decodeKid(token)
+    if (kid === undefined || nbf !== undefined) return // tokens with nbf are rare; never cache them
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
+    verified.set(token, { claims, key: keys.byKid.get(kid) })
   }
 
   return {
@@ -63,6 +91,8 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
     },
 
     async verify (token) {
+      const hit = remembered(token)
+      if (hit !== undefined) return hit
       let payload
       try {
         ({ payload } = await jwtVerify(token, resolveKey, {
@@ -84,7 +114,18 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
           typeof iat !== 'number' || typeof exp !== 'number') {
         throw new DomainError('invalid_token')
       }
-      return { sub, sid, ver, jti, iat, exp }
+      const claims = { sub, sid, ver, jti, iat, exp }
+      remember(token, claims, payload.nbf)
+      return claims
     },
+  }
+}
+
+function decodeKid (token: string): string | undefined {
+  try {
+    const kid = (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString()) as { kid?: unknown }).kid
+    return typeof kid === 'string' ? kid : undefined
+  } catch {
+    return undefined
   }
 }
