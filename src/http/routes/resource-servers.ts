@@ -51,7 +51,8 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
   })
 
   const streams = new Set<ServerResponse>()
-  app.addHook('onClose', async () => { for (const stream of streams) stream.end() })
+  // Before the server stops listening: it would otherwise wait for these never-ending responses.
+  app.addHook('preClose', async () => { for (const stream of streams) stream.end() })
 
   app.get('/auth/revocations', {
     config: { client: true },
@@ -104,6 +105,7 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
       stream.write(`: heartbeat ${Date.now()}\n\n`)
       void flush()
     }, heartbeatMs)
+    timer.unref()
     stream.on('close', () => {
       closed = true
       streams.delete(stream)
