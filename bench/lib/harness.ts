@@ -1,7 +1,14 @@
-/** Shared pieces of the benchmarks: child server processes, load runs, and tables. */
+/**
+ * Shared pieces of the benchmarks: child server processes (tracked, so none
+ * outlives the run), load runs (autocannon, or a keep-alive worker loop for
+ * requests that differ each time), /proc sampling of a server's CPU and
+ * memory, statistics and markdown tables.
+ */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
+import http from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -13,53 +20,95 @@ export const root = fileURLToPath(new URL('../../', import.meta.url))
 export const quick = process.argv.includes('--quick')
 
 export async function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number }
       server.close(() => resolve(port))
     })
   })
 }
 
+/** Every child started here: killed if the run ends (or breaks) before they are stopped. */
+const children = new Set<ChildProcess>()
+
+export function killChildren (): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  children.clear()
+}
+
+process.once('exit', killChildren)
+
 export interface BenchServer {
   base: string
   child: ChildProcess
-  stop (): Promise<void>
+  pid: number
+  /** The last lines the server wrote (for error messages). */
+  output (): string
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  stop (graceMs?: number): Promise<void>
+}
+
+export interface ServerOptions {
+  /** Extra node flags for the server process (--cpu-prof, --expose-gc, ...). */
+  nodeArgs?: string[]
 }
 
 /** Starts bench/lib/protected-server.ts with `env` (rate limits lifted, cheap logs). */
-export async function startBenchServer (env: Record<string, string>): Promise<BenchServer> {
+export async function startBenchServer (env: Record<string, string>, options: ServerOptions = {}): Promise<BenchServer> {
   const port = await freePort()
   const dataDir = await mkdtemp(path.join(tmpdir(), 'vouch-bench-'))
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/lib/protected-server.ts')], {
+  const child = spawn(process.execPath, [...options.nodeArgs ?? [], '--import', 'tsx', path.join(root, 'bench/lib/protected-server.ts')], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
+      // The same libuv thread pool as this process (argon2 runs on it).
+      ...(process.env.UV_THREADPOOL_SIZE !== undefined && { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE }),
       PORT: String(port),
       DATA_DIR: dataDir,
       LOG_LEVEL: 'error',
       RATE_LIMIT_MAX: '1000000000',
       LOGIN_MAX_FAILURES: '1000000000',
+      LOGIN_MAX_ACCOUNT_FAILURES: '1000000000',
       REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
+  children.add(child)
+  let output = ''
+  const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000) }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', (chunk: Buffer) => { keep(chunk); process.stderr.write(chunk) })
   const base = `http://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`bench server exited with ${child.exitCode}`)
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`bench server exited with ${child.exitCode}: ${output}`)
     if (await fetch(`${base}/health/live`).then((res) => res.ok, () => false)) break
-    if (i > 1200) throw new Error('bench server did not start')
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`bench server did not start within 90 s: ${output}`)
+    }
     await sleep(50)
   }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { children.delete(child); resolve() }))
   return {
     base,
     child,
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve()
-      child.once('exit', () => resolve())
-      child.kill('SIGTERM')
-    }),
+    pid: child.pid!,
+    output: () => output,
+    async stop (graceMs = 15_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        await exited
+        clearTimeout(timer)
+      }
+      await rm(dataDir, { recursive: true, force: true })
+    },
   }
 }
 
@@ -68,7 +117,14 @@ export async function post (base: string, url: string, body: unknown, token?: st
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
     body: JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
   })
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`)
+  return res.json() as Promise<Record<string, unknown>>
+}
+
+export async function getJson (base: string, url: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${url}`, { signal: AbortSignal.timeout(30_000) })
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`)
   return res.json() as Promise<Record<string, unknown>>
 }
@@ -76,7 +132,9 @@ export async function post (base: string, url: string, body: unknown, token?: st
 export interface LoadResult {
   /** Mean requests per second. */
   rps: number
+  p50: number
   p99: number
+  requests: number
   errors: number
 }
 
@@ -86,14 +144,224 @@ export async function load (url: string, seconds: number, options: { headers?: R
     url,
     duration: seconds,
     connections: options.connections ?? 20,
+    timeout: 30,
     ...(options.headers && { headers: options.headers }),
   })
   const errors = result.non2xx + result.errors + result.timeouts
   if (errors > 0) throw new Error(`${url}: ${errors} failed requests of ${result.requests.total}`)
-  return { rps: result.requests.average, p99: result.latency.p99, errors }
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, errors }
 }
+
+// --- a keep-alive HTTP client and a worker loop --------------------------------------------
+
+export interface Response {
+  status: number
+  body: string
+}
+
+/** A minimal keep-alive client (node:http), cheaper per request than fetch. */
+export class Client {
+  readonly #agent: http.Agent
+  readonly #url: URL
+
+  constructor (base: string, sockets = 64) {
+    this.#url = new URL(base)
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets: sockets })
+  }
+
+  request (method: string, pathname: string, options: { body?: unknown, token?: string } = {}): Promise<Response> {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        agent: this.#agent,
+        host: this.#url.hostname,
+        port: this.#url.port,
+        method,
+        path: pathname,
+        timeout: 30_000,
+        headers: {
+          ...(payload !== undefined && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
+        },
+      }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { body += chunk })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        res.on('error', reject)
+      })
+      req.on('timeout', () => req.destroy(new Error(`${method} ${pathname}: no answer within 30 s`)))
+      req.on('error', reject)
+      req.end(payload)
+    })
+  }
+
+  /** Like `request`, but the status must be `expected` (2xx by default); returns the parsed body. */
+  async json (method: string, pathname: string, options: { body?: unknown, token?: string, expected?: number } = {}): Promise<Record<string, unknown>> {
+    const res = await this.request(method, pathname, options)
+    const ok = options.expected === undefined ? res.status >= 200 && res.status < 300 : res.status === options.expected
+    if (!ok) throw new Error(`${method} ${pathname}: ${res.status} ${res.body.slice(0, 300)}`)
+    return res.body === '' ? {} : JSON.parse(res.body) as Record<string, unknown>
+  }
+
+  close (): void {
+    this.#agent.destroy()
+  }
+}
+
+export interface LoopResult {
+  /** Completed operations. */
+  count: number
+  /** Milliseconds per operation. */
+  latencies: number[]
+  /** Wall-clock milliseconds, until the last operation completed. */
+  elapsed: number
+  /** Operations per second over `elapsed`. */
+  rate: number
+}
+
+
+/**
+ * `workers` concurrent loops, each calling `step(worker)` back to back for
+ * `seconds`; a step that throws ends the run with that error. Each step's
+ * duration is recorded.
+ */
+export async function runLoop (workers: number, seconds: number, step: (worker: number) => Promise<unknown>): Promise<LoopResult> {
+  const latencies: number[] = []
+  const start = performance.now()
+  const end = start + seconds * 1000
+  let failure: unknown
+  await Promise.all(Array.from({ length: workers }, async (_, worker) => {
+    while (failure === undefined && performance.now() < end) {
+      const t0 = performance.now()
+      try {
+        await step(worker)
+      } catch (err) {
+        failure ??= err
+        return
+      }
+      latencies.push(performance.now() - t0)
+    }
+  }))
+  if (failure !== undefined) throw failure
+  const elapsed = performance.now() - start
+  return { count: latencies.length, latencies, elapsed, rate: latencies.length / (elapsed / 1000) }
+}
+
+// --- /proc sampling ------------------------------------------------------------------------
+
+export interface ProcStats {
+  /** User + system CPU time, milliseconds. */
+  cpuMs: number
+  rssKb: number
+  /** Peak RSS so far (VmHWM). */
+  hwmKb: number
+}
+
+const CLOCK_TICKS_PER_SECOND = 100 // Linux USER_HZ
+
+/** The process's CPU time and memory from /proc (Linux); undefined elsewhere or once it has gone. */
+export function procStats (pid: number): ProcStats | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of the whole line)
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN)
+    return { cpuMs: ticks * 1000 / CLOCK_TICKS_PER_SECOND, rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') }
+  } catch {
+    return undefined
+  }
+}
+
+export interface Usage {
+  /** Percent of one core over the window. */
+  cpuPercent: number
+  cpuMs: number
+  wallMs: number
+  rssStartKb: number
+  rssEndKb: number
+  /** Highest RSS sampled in the window. */
+  rssPeakKb: number
+  /** VmHWM at the end: the process's peak RSS since it started. */
+  hwmKb: number
+  samples: Array<{ t: number, rssKb: number }>
+}
+
+/** Samples `pid` every `intervalMs` until `stop()`; returns CPU use and RSS over the window. */
+export function sampleProcess (pid: number, intervalMs = 250): { stop (): Usage } {
+  const first = procStats(pid)
+  const t0 = performance.now()
+  const samples: Array<{ t: number, rssKb: number }> = []
+  const take = () => {
+    const stats = procStats(pid)
+    if (stats !== undefined) samples.push({ t: performance.now() - t0, rssKb: stats.rssKb })
+  }
+  take()
+  const timer = setInterval(take, intervalMs)
+  return {
+    stop () {
+      clearInterval(timer)
+      take()
+      const last = procStats(pid)
+      const wallMs = performance.now() - t0
+      const cpuMs = first !== undefined && last !== undefined ? last.cpuMs - first.cpuMs : NaN
+      return {
+        cpuPercent: cpuMs / wallMs * 100,
+        cpuMs,
+        wallMs,
+        rssStartKb: samples[0]?.rssKb ?? NaN,
+        rssEndKb: samples.at(-1)?.rssKb ?? NaN,
+        rssPeakKb: Math.max(...samples.map((s) => s.rssKb)),
+        hwmKb: last?.hwmKb ?? NaN,
+        samples,
+      }
+    },
+  }
+}
+
+// --- statistics and formatting -------------------------------------------------------------
+
+export function percentile (values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+export const median = (values: readonly number[]): number => {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export const mean = (values: readonly number[]): number =>
+  values.length === 0 ? NaN : values.reduce((sum, v) => sum + v, 0) / values.length
+
+/** Milliseconds with sensible precision. */
+export function ms (value: number): string {
+  if (!Number.isFinite(value)) return 'n/a'
+  if (value >= 100) return value.toFixed(0)
+  if (value >= 10) return value.toFixed(1)
+  if (value >= 1) return value.toFixed(2)
+  return value.toFixed(3)
+}
+
+export function ratio (value: number): string {
+  if (!Number.isFinite(value)) return 'n/a'
+  if (value >= 100) return `${value.toFixed(0)}×`
+  if (value >= 10) return `${value.toFixed(1)}×`
+  return `${value.toFixed(2)}×`
+}
+
+export const mb = (kb: number): string => Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a'
+
+export const int = (value: number): string => Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a'
 
 export function table (header: string[], rows: Array<Array<string | number>>): string {
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
+
+export { sleep }

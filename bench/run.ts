@@ -1,0 +1,152 @@
+/**
+ * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`
+ * (under 3 minutes). Every figure that counts is a ratio against a baseline
+ * measured in the same run, on the same machine; absolute times are context.
+ * Targets are reported, never asserted: the exit code is 0 unless something
+ * broke (a failed request, a crash, the time limit).
+ *
+ * Options: --quick, --only=revoke-all,throughput,login,refresh,soak,
+ * --profile (CPU-profile the server in every HTTP benchmark; by default the
+ * full mode profiles only where a target is missed), --no-write (print only).
+ * Output: markdown on stdout, and bench/results/{report,results}-<mode>.{md,json}
+ * plus the chart bench/results/revoke-all-<mode>.svg.
+ */
+import { cpus, loadavg, totalmem } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import { DEFAULT_POSTGRES_ADMIN_URL } from '../src/db/scratch.js'
+import { killChildren, root, table } from './lib/harness.js'
+import { renderSection, verdict, type Context, type Section } from './lib/report.js'
+import { revokeAllChart, type RevokeAllData } from './lib/svg.js'
+import { revokeAllBench } from './revoke-all.js'
+import { throughputBench } from './throughput.js'
+import { loginBench } from './login.js'
+import { refreshBench } from './refresh.js'
+import { soakBench } from './soak.js'
+
+const argv = process.argv.slice(2)
+const quick = argv.includes('--quick')
+const mode = quick ? 'quick' : 'full'
+const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const write = !argv.includes('--no-write')
+const resultsDir = path.join(root, 'bench/results')
+/** Partial runs (--only) write their own files, never over a whole run's. */
+const tag = only ? `${mode}-${only.join('+')}` : mode
+const startedAt = Date.now()
+
+const benchmarks: Array<{ id: string, run: (ctx: Context) => Promise<Section> }> = [
+  { id: 'revoke-all', run: revokeAllBench },
+  { id: 'throughput', run: throughputBench },
+  { id: 'login', run: loginBench },
+  { id: 'refresh', run: refreshBench },
+  { id: 'soak', run: soakBench },
+]
+for (const id of only ?? []) {
+  if (!benchmarks.some((b) => b.id === id)) throw new Error(`--only: unknown benchmark "${id}" (${benchmarks.map((b) => b.id).join(', ')})`)
+}
+
+const elapsed = () => `${((Date.now() - startedAt) / 1000).toFixed(0)} s`
+const ctx: Context = {
+  quick,
+  profile: argv.includes('--profile') ? 'always' : quick ? 'never' : 'on-miss',
+  resultsDir,
+  log: (message) => process.stderr.write(`[bench ${elapsed()}] ${message}\n`),
+}
+
+/** Drops the throw-away PostgreSQL databases this process made (left over only if a run broke). */
+async function dropLeftoverDatabases (): Promise<void> {
+  const admin = new pg.Client({ connectionString: DEFAULT_POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 })
+  try {
+    await admin.connect()
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`vouch_scratch_${process.pid}_%`])
+    for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`)
+  } catch {
+    // PostgreSQL not reachable: nothing of ours to drop.
+  } finally {
+    await admin.end().catch(() => {})
+  }
+}
+
+// Every run is bounded: past this, whatever is running is killed and the run fails.
+const limitMs = (quick ? 8 : 240) * 60_000
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: still running after ${limitMs / 60_000} minutes; stopping\n`)
+  killChildren()
+  void dropLeftoverDatabases().finally(() => process.exit(2))
+}, limitMs)
+watchdog.unref()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildren()
+    void dropLeftoverDatabases().finally(() => process.exit(130))
+  })
+}
+
+function machine (): string {
+  const cpuinfo = (() => { try { return readFileSync('/proc/cpuinfo', 'utf8') } catch { return '' } })()
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown'
+  const mhz = /^cpu MHz\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]
+  return `${cpus().length} cores (nproc), ${model}${mhz ? ` @ ${Number(mhz).toFixed(0)} MHz` : ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ` +
+    `node ${process.version}, ${process.platform}/${process.arch}, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`
+}
+
+const header = [
+  `# vouch benchmarks (${mode} mode)`,
+  '',
+  `${new Date(startedAt).toISOString()} — ${machine()}.`,
+  'Loopback only. The machine is shared and noisy: the ratios (each against a baseline measured in the same run) are the figures that count; absolute times are context.',
+  '',
+].join('\n')
+console.log(header)
+
+const sections: Section[] = []
+const failures: string[] = []
+for (const bench of benchmarks) {
+  if (only && !only.includes(bench.id)) continue
+  ctx.log(`${bench.id}: starting`)
+  try {
+    const section = await bench.run(ctx)
+    sections.push(section)
+    console.log(renderSection(section))
+    ctx.log(`${bench.id}: done`)
+  } catch (err) {
+    const message = err instanceof Error ? err.stack ?? err.message : String(err)
+    failures.push(`${bench.id}: ${message}`)
+    console.log(`## ${bench.id}: FAILED\n\n\`\`\`\n${message}\n\`\`\`\n`)
+    killChildren()
+  }
+}
+await dropLeftoverDatabases()
+
+const allTargets = sections.flatMap((s) => s.targets.map((t) => [s.title.replace(/^\d+\.\s*/, ''), t.goal, t.measured, verdict(t.met)]))
+const summary = [
+  `## Targets (${mode} mode)`,
+  '',
+  table(['benchmark', 'target', 'measured', 'verdict'], allTargets),
+  '',
+  `${allTargets.filter((t) => t[3] === 'met').length} met, ${allTargets.filter((t) => t[3] === 'MISSED').length} missed` +
+    `${failures.length > 0 ? `, ${failures.length} benchmark(s) FAILED` : ''}; run time ${elapsed()}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}.`,
+  '',
+].join('\n')
+console.log(summary)
+
+if (write) {
+  await mkdir(resultsDir, { recursive: true })
+  const report = [header, ...sections.map(renderSection), ...failures.map((f) => `## FAILED\n\n\`\`\`\n${f}\n\`\`\`\n`), summary].join('\n')
+  await writeFile(path.join(resultsDir, `report-${tag}.md`), report)
+  await writeFile(path.join(resultsDir, `results-${tag}.json`), JSON.stringify({
+    mode, startedAt: new Date(startedAt).toISOString(), machine: machine(), failures,
+    sections: sections.map(({ id, title, tables, targets, notes, data }) => ({ id, title, tables, targets, notes, data })),
+  }, null, 2) + '\n')
+  const revoke = sections.find((s) => s.id === 'revoke-all')
+  if (revoke) {
+    const svg = revokeAllChart(revoke.data as RevokeAllData, `median ms, log-log; ${mode} mode, ${new Date(startedAt).toISOString().slice(0, 10)}, ${cpus().length} cores`)
+    await writeFile(path.join(resultsDir, `revoke-all-${tag}.svg`), svg)
+  }
+  ctx.log(`wrote bench/results/report-${tag}.md, results-${tag}.json${revoke ? `, revoke-all-${tag}.svg` : ''}`)
+}
+
+clearTimeout(watchdog)
+process.exit(failures.length > 0 ? 1 : 0)
