@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from '../../test/helpers/process.js'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -19,16 +19,8 @@ import autocannon from 'autocannon'
 export const root = fileURLToPath(new URL('../../', import.meta.url))
 export const quick = process.argv.includes('--quick')
 
-export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+// One way to find a free loopback port, shared with the tests.
+export { freePort }
 
 /** Every child started here: killed if the run ends (or breaks) before they are stopped. */
 const children = new Set<ChildProcess>()
