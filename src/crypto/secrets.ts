@@ -34,3 +34,22 @@ export function deriveSecret (key: Uint8Array, context: string, parent: string):
 export function isWellFormedSecret (value: string): boolean {
   return value.length === SECRET_LENGTH && /^[A-Za-z0-9_-]+$/.test(value)
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** Row ids are lower-case UUIDs. */
+export function isUuid (value: string): boolean {
+  return UUID.test(value)
+}
+
+/**
+ * Splits an opaque token of the form `<row id>.<secret>` (refresh and reset
+ * tokens): the id finds the row by primary key, the secret is checked against
+ * its stored hash. Undefined for anything not of that form.
+ */
+export function parseIdToken (token: string): { id: string, secret: string } | undefined {
+  const dot = token.indexOf('.')
+  const id = token.slice(0, dot)
+  const secret = token.slice(dot + 1)
+  return dot > 0 && isUuid(id) && isWellFormedSecret(secret) ? { id, secret } : undefined
+}

@@ -15,7 +15,7 @@
 import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
 import type { PasswordHasher } from '../crypto/passwords.js'
-import { hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
+import { hashSecret, parseIdToken, randomSecret, sameHash } from '../crypto/secrets.js'
 import type { Counters } from '../limits/counters.js'
 import type { Clock } from './clock.js'
 import { normalizeEmail } from './email.js'
@@ -62,8 +62,6 @@ export interface PasswordResetDeps {
   onBackgroundError: (err: unknown) => void
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
 export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
   const { db, clock, passwords, policy, sessions, cache, notifier, counters, settings } = deps
   const pending = new Set<Promise<void>>()
@@ -103,10 +101,9 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
     },
 
     async reset (token, newPassword, device) {
-      const dot = token.indexOf('.')
-      const id = token.slice(0, dot)
-      const secret = token.slice(dot + 1)
-      if (dot <= 0 || !UUID.test(id) || !isWellFormedSecret(secret)) throw new DomainError('reset_token_invalid')
+      const parsed = parseIdToken(token)
+      if (parsed === undefined) throw new DomainError('reset_token_invalid')
+      const { id, secret } = parsed
       checkNewPassword(policy, newPassword)
       const passwordHash = await passwords.hash(newPassword)
       const now = clock.now()

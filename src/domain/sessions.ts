@@ -21,7 +21,7 @@
  */
 import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
-import { deriveSecret, hashSecret, isWellFormedSecret, randomSecret, sameHash } from '../crypto/secrets.js'
+import { deriveSecret, hashSecret, isUuid, parseIdToken, randomSecret, sameHash } from '../crypto/secrets.js'
 import type { AccessClaims, AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import type { SessionCache, SessionState } from './session-cache.js'
@@ -115,13 +115,9 @@ interface SessionActivity {
   lastUsedAt: Date
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
 export function parseRefreshToken (token: string): { sessionId: string, secret: string } | undefined {
-  const dot = token.indexOf('.')
-  const sessionId = token.slice(0, dot)
-  const secret = token.slice(dot + 1)
-  return dot > 0 && UUID.test(sessionId) && isWellFormedSecret(secret) ? { sessionId, secret } : undefined
+  const parsed = parseIdToken(token)
+  return parsed && { sessionId: parsed.id, secret: parsed.secret }
 }
 
 export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache }: SessionDeps): Sessions {
@@ -325,7 +321,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
 
     async revoke (principal, sessionId) {
       // Session ids are UUIDs; anything else is no one's session (and never reaches the database).
-      if (!UUID.test(sessionId)) throw new DomainError('not_found')
+      if (!isUuid(sessionId)) throw new DomainError('not_found')
       const revoked = await revokeSession({ id: sessionId, userId: principal.userId }, 'revoked_by_user', clock.now())
       if (revoked.count === 1) return
       const own = await db.session.count({ where: { id: sessionId, userId: principal.userId } })
