@@ -52,12 +52,11 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
   // Token string → its claims and the key that verified it. A hit is the
   // very same bytes already verified; it stands while that key is still
   // published and the token has not expired (checked on every hit).
-  const verified = new Map<string, { claims: AccessClaims, key: unknown }>()
+  const verified = new Map<string, { claims: AccessClaims, kid: string, key: unknown }>()
   const remembered = (token: string): AccessClaims | undefined => {
     const entry = verified.get(token)
     if (entry === undefined) return undefined
-    const kid = decodeKid(token)
-    if (kid === undefined || keys.byKid.get(kid) !== entry.key) {
+    if (keys.byKid.get(entry.kid) !== entry.key) {
       verified.delete(token)
       return undefined
     }
@@ -71,7 +70,7 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
     const kid = decodeKid(token)
     if (kid === undefined || nbf !== undefined) return // tokens with nbf are rare; never cache them
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
-    verified.set(token, { claims, key: keys.byKid.get(kid) })
+    verified.set(token, { claims, kid, key: keys.byKid.get(kid) })
   }
 
   return {
