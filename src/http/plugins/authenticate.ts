@@ -7,6 +7,7 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError } from '../../errors.js'
+import { hookList } from './hook-list.js'
 import type { Principal, Sessions } from '../../domain/sessions.js'
 
 declare module 'fastify' {
@@ -32,7 +33,6 @@ export const authenticate = fp<{ sessions: Sessions }>(async (app, { sessions })
   // Appended to each bearer route's own hooks, which the rate limiter filled first.
   app.addHook('onRoute', (route) => {
     if (route.config?.auth !== 'bearer') return
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-    route.onRequest = [...existing, verify]
+    route.onRequest = [...hookList(route.onRequest), verify]
   })
 }, { name: 'vouch-authenticate', fastify: '5.x', dependencies: ['vouch-rate-limit'] })

@@ -9,6 +9,7 @@ import type { FastifyRequest, onRequestAsyncHookHandler, preValidationAsyncHookH
 import fp from 'fastify-plugin'
 import { hashSecret, sameHash } from '../../crypto/secrets.js'
 import { DomainError } from '../../errors.js'
+import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -56,8 +57,7 @@ export const clientAuth = fp<{ clients: ReadonlyMap<string, string> }>(async (ap
   }
   app.addHook('onRoute', (route) => {
     if (route.config?.client !== true) return
-    const list = <T> (hooks: T | T[] | undefined): T[] => hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
-    route.onRequest = [...list(route.onRequest), early]
-    route.preValidation = [...list(route.preValidation), late]
+    route.onRequest = [...hookList(route.onRequest), early]
+    route.preValidation = [...hookList(route.preValidation), late]
   })
 }, { name: 'vouch-client-auth', fastify: '5.x', dependencies: ['vouch-rate-limit'] })
