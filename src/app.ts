@@ -10,6 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { createDomain, type DomainDeps } from './domain/index.js'
+import type { SecurityEvents } from './domain/security-events.js'
 import { DomainError } from './errors.js'
 import { frameworkError, registerErrorHandling } from './http/error-handler.js'
 import type { Redis } from 'ioredis'
@@ -58,7 +59,7 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions, passwordResets, revocationFeed } = createDomain({
+  const { accounts, sessions, passwordResets, revocationFeed, events } = createDomain({
     ...deps,
     onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
   })
@@ -78,6 +79,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   registerErrorHandling(app)
+  logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 
   // Tokens must never be cached by browsers or proxies; the JWKS route overrides this.
@@ -119,5 +121,16 @@ function acceptJsonOnly (app: FastifyInstance): void {
       return
     }
     parseJson(request, body as string, done)
+  })
+}
+
+/** Every security event leaves a log line: replays as warnings, the rest as information. */
+function logSecurityEvents (log: FastifyBaseLogger, events: SecurityEvents): void {
+  events.subscribe((event) => {
+    if (event.type === 'refresh_token_reused') {
+      log.warn({ event }, 'superseded refresh token replayed: session revoked')
+    } else {
+      log.info({ event }, 'refresh token duplicate within the grace window: live successor returned')
+    }
   })
 }

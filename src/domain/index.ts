@@ -17,6 +17,7 @@ import { createMailTransport } from '../mail/transport.js'
 import { createResetNotifier } from '../mail/reset-mail.js'
 import { memoryCounters, type Counters } from '../limits/counters.js'
 import { createLoginThrottle } from '../limits/login-throttle.js'
+import { createSecurityEvents, type SecurityEvents } from './security-events.js'
 import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
 
 export interface DomainDeps {
@@ -35,6 +36,8 @@ export interface DomainDeps {
   notifier?: ResetNotifier
   /** Told of failures in background work (sending reset mail). */
   onBackgroundError?: (err: unknown) => void
+  /** Where security events go; subscribe to it to log or store them. */
+  events?: SecurityEvents
 }
 
 export interface Domain {
@@ -44,13 +47,14 @@ export interface Domain {
   passwordResets: PasswordResets
   revocationFeed: RevocationFeed
   cache: SessionCache
+  events: SecurityEvents
 }
 
 export function createDomain ({
   config, db, keys, refreshKey, clock = systemClock, bus = localBus(), counters = memoryCounters(),
   passwords = createPasswordHasher(config.passwords.argon2),
   notifier = createResetNotifier(config.mail, createMailTransport(config.mail, config.dataDir)),
-  onBackgroundError = () => {},
+  onBackgroundError = () => {}, events = createSecurityEvents(onBackgroundError),
 }: DomainDeps): Domain {
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
@@ -59,7 +63,7 @@ export function createDomain ({
     clockSkew: config.tokens.clockSkew,
   }, clock)
   const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries }, bus)
-  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache })
+  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache, events })
   const accounts = createAccounts({
     db,
     passwords,
@@ -74,5 +78,5 @@ export function createDomain ({
   const revocationFeed = createRevocationFeed({
     db, clock, cache, maxTokenAge: config.tokens.accessTokenTtl + config.tokens.clockSkew,
   })
-  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, cache }
+  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, cache, events }
 }

@@ -6,25 +6,30 @@
  *   the user's current tokenVersion. Bumping the user's version is therefore
  *   one UPDATE of one row that ends every session and token of the user; no
  *   session row is read or written by it.
- * - A refresh token is `<sessionId>.<secret>`; only SHA-256(secret) is stored,
- *   and lookups are by primary key. Every refresh rotates the secret. The next
- *   secret is HMAC(refreshKey, sessionId.secret): deterministic, so concurrent
- *   refreshes with one token all get the same new token (no second chain),
- *   yet unpredictable without the server-side key.
- * - The previous secret stays valid for the grace window only as a duplicate
- *   of the rotation that already happened. Presented later, it is a replay:
- *   the session is revoked (committed before answering) and the caller gets
- *   `refresh_token_reused`.
+ * - A refresh token names its session and its generation (see
+ *   refresh-tokens.ts); only a hash is stored and lookups are by primary key.
+ *   Every refresh rotates it, deterministically, so concurrent refreshes with
+ *   one token all get the same new token (no second chain).
+ * - The previous token stays usable for the grace window only as a duplicate
+ *   of the rotation that already happened, and only from the client the
+ *   session belongs to (same user agent); the live successor is handed back
+ *   and the duplicate is reported. Any superseded token presented otherwise
+ *   (later, from another client, or any number of rotations back) is a
+ *   replay: the session is revoked (committed before answering) and the
+ *   caller gets `refresh_token_reused`.
  * - Keeping one device while ending the others (password change,
  *   revoke-others) bumps the version and re-keys the kept session in one
  *   transaction, conditional on the caller's token still being current.
  */
+import { randomUUID } from 'node:crypto'
 import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
-import { deriveSecret, hashSecret, isUuid, parseIdToken, randomSecret, sameHash } from '../crypto/secrets.js'
+import { isUuid, sameHash } from '../crypto/secrets.js'
 import type { AccessClaims, AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import type { SessionCache, SessionState } from './session-cache.js'
+import { createRefreshTokens, parseRefreshToken } from './refresh-tokens.js'
+import type { ClientInfo, SecurityEvents } from './security-events.js'
 
 export interface TokenPair {
   tokenType: 'Bearer'
@@ -81,7 +86,8 @@ export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused
 
 export interface Sessions {
   start (user: { id: string, tokenVersion: number }, device: DeviceInfo): Promise<TokenPair>
-  refresh (refreshToken: string): Promise<TokenPair>
+  /** Rotates the token; `client` is who presents it (a grace-window duplicate must come from the session's own client). */
+  refresh (refreshToken: string, client: ClientInfo): Promise<TokenPair>
   /** Verifies an access token and that its version and session are live. */
   authenticate (accessToken: string): Promise<Principal>
   /** The claims of an access token vouch would accept, or null (introspection). */
@@ -106,6 +112,7 @@ export interface SessionDeps {
   settings: SessionSettings
   /** Keeps the access-token check off the database; told of every write here. */
   cache: SessionCache
+  events: SecurityEvents
 }
 
 interface SessionActivity {
@@ -115,12 +122,7 @@ interface SessionActivity {
   lastUsedAt: Date
 }
 
-export function parseRefreshToken (token: string): { sessionId: string, secret: string } | undefined {
-  const parsed = parseIdToken(token)
-  return parsed && { sessionId: parsed.id, secret: parsed.secret }
-}
-
-export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache }: SessionDeps): Sessions {
+export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache, events }: SessionDeps): Sessions {
   const idleMs = settings.idleTimeout * 1000
   const graceMs = settings.reuseGraceWindow * 1000
 
@@ -130,11 +132,11 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
     session.expiresAt > now &&
     (idleMs === 0 || now.getTime() - session.lastUsedAt.getTime() < idleMs)
 
-  const nextSecret = (sessionId: string, secret: string) => deriveSecret(refreshKey, sessionId, secret)
+  const refreshTokens = createRefreshTokens(refreshKey)
 
   const tokenPair = async (
     session: { id: string, userId: string, expiresAt: Date },
-    version: number, secret: string, now: Date,
+    version: number, refreshToken: string, now: Date,
   ): Promise<TokenPair> => {
     const untilExpiry = session.expiresAt.getTime() - now.getTime()
     const refreshMs = idleMs === 0 ? untilExpiry : Math.min(untilExpiry, idleMs)
@@ -142,7 +144,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       tokenType: 'Bearer',
       accessToken: await accessTokens.issue({ userId: session.userId, sessionId: session.id, version }),
       expiresIn: accessTokens.ttl,
-      refreshToken: `${session.id}.${secret}`,
+      refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor(refreshMs / 1000)),
       sessionId: session.id,
     }
@@ -184,12 +186,15 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
   return {
     async start (user, device) {
       const now = clock.now()
-      const secret = randomSecret()
+      const id = randomUUID()
+      const refreshToken = refreshTokens.fresh(id, user.tokenVersion, 0)
       const session = await db.session.create({
         data: {
+          id,
           userId: user.id,
           tokenVersion: user.tokenVersion,
-          refreshTokenHash: hashSecret(secret),
+          refreshTokenHash: refreshToken.hash,
+          refreshGeneration: 0,
           deviceName: device.deviceName ?? null,
           userAgent: device.userAgent ?? null,
           ip: device.ip ?? null,
@@ -199,49 +204,56 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
         },
         select: { id: true, userId: true, expiresAt: true },
       })
-      return tokenPair(session, user.tokenVersion, secret, now)
+      return tokenPair(session, user.tokenVersion, refreshToken.token, now)
     },
 
-    async refresh (refreshToken) {
-      const parsed = parseRefreshToken(refreshToken)
-      if (parsed === undefined) throw new DomainError('refresh_token_invalid')
-      const presentedHash = hashSecret(parsed.secret)
+    async refresh (refreshToken, client) {
+      const presented = parseRefreshToken(refreshToken)
+      if (presented === undefined) throw new DomainError('refresh_token_invalid')
 
       // Two passes at most: if a concurrent refresh rotates the token between
       // our read and our conditional write, read again and take the grace path.
       for (let attempt = 0; attempt < 2; attempt++) {
         const now = clock.now()
-        const session = await loadForRefresh(parsed.sessionId)
+        const session = await loadForRefresh(presented.sessionId)
         if (session === null || !isActive(session, session.user.tokenVersion, now)) {
           throw new DomainError('refresh_token_invalid')
         }
-        const child = nextSecret(session.id, parsed.secret)
-
-        if (sameHash(presentedHash, session.refreshTokenHash)) {
+        if (refreshTokens.isCurrent(session, presented)) {
+          const generation = session.refreshGeneration + 1
+          const child = refreshTokens.child(session, presented, generation)
           const rotated = await db.session.updateMany({
-            where: { id: session.id, refreshTokenHash: presentedHash, revokedAt: null, tokenVersion: session.tokenVersion },
-            data: { refreshTokenHash: hashSecret(child), previousRefreshTokenHash: presentedHash, rotatedAt: now, lastUsedAt: now },
+            where: { id: session.id, refreshTokenHash: presented.hash, revokedAt: null, tokenVersion: session.tokenVersion },
+            data: {
+              refreshTokenHash: child.hash, refreshGeneration: generation, previousRefreshTokenHash: presented.hash,
+              rotatedAt: now, lastUsedAt: now,
+            },
           })
           if (rotated.count === 1) {
             cache.sessionTouched(session.id)
-            return tokenPair(session, session.tokenVersion, child, now)
+            return tokenPair(session, session.tokenVersion, child.token, now)
           }
           continue
         }
 
-        if (session.previousRefreshTokenHash !== null && session.rotatedAt !== null &&
-            sameHash(presentedHash, session.previousRefreshTokenHash)) {
-          const withinGrace = now.getTime() - session.rotatedAt.getTime() <= graceMs
-          // A duplicate of the last rotation: hand back the token it produced.
-          if (withinGrace && sameHash(hashSecret(child), session.refreshTokenHash)) {
-            return tokenPair(session, session.tokenVersion, child, now)
-          }
-          if (!withinGrace) {
-            await revokeSession({ id: session.id }, 'refresh_token_reused', now)
-            throw new DomainError('refresh_token_reused')
-          }
+        if (!refreshTokens.isSuperseded(session, presented)) throw new DomainError('refresh_token_invalid')
+
+        // A duplicate of the last rotation, in time and from the session's own
+        // client: hand back the token that rotation produced (the child of the
+        // previous token is the current one exactly when nothing rotated since).
+        const inGrace = refreshTokens.isPrevious(session, presented) && session.rotatedAt !== null &&
+          now.getTime() - session.rotatedAt.getTime() <= graceMs
+        const successor = refreshTokens.child(session, presented, session.refreshGeneration)
+        if (inGrace && sameHash(successor.hash, session.refreshTokenHash) && sameClient(session.userAgent, client.userAgent)) {
+          events.publish({ type: 'refresh_duplicate_in_grace', userId: session.userId, sessionId: session.id, client })
+          return tokenPair(session, session.tokenVersion, successor.token, now)
         }
-        throw new DomainError('refresh_token_invalid')
+        await revokeSession({ id: session.id }, 'refresh_token_reused', now)
+        events.publish({
+          type: 'refresh_token_reused', userId: session.userId, sessionId: session.id, client,
+          generationsBehind: presented.generation === undefined ? undefined : session.refreshGeneration - presented.generation,
+        })
+        throw new DomainError('refresh_token_reused')
       }
       throw new DomainError('refresh_token_invalid')
     },
@@ -274,7 +286,6 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
 
     async keepOnly (principal, passwordUpdate) {
       const now = clock.now()
-      const secret = randomSecret()
       const version = principal.version + 1
       const session = await db.$transaction(async (tx) => {
         const bumped = await tx.user.updateMany({
@@ -292,15 +303,26 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
         }
         // A pending password reset must not outlive a password change.
         if (passwordUpdate) await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
-        const rekeyed = await tx.session.updateMany({
+        // Re-keyed under the new version: every earlier refresh token of this
+        // session is merely invalid now (its tag names the old version).
+        const kept = await tx.session.findFirst({
           where: { id: principal.sessionId, userId: principal.userId, revokedAt: null, tokenVersion: principal.version },
-          data: { tokenVersion: version, refreshTokenHash: hashSecret(secret), previousRefreshTokenHash: null, rotatedAt: null, lastUsedAt: now },
+          select: { refreshGeneration: true, expiresAt: true },
+        })
+        if (kept === null) throw new DomainError('token_revoked')
+        const refreshToken = refreshTokens.fresh(principal.sessionId, version, kept.refreshGeneration + 1)
+        const rekeyed = await tx.session.updateMany({
+          where: { id: principal.sessionId, revokedAt: null, tokenVersion: principal.version, refreshGeneration: kept.refreshGeneration },
+          data: {
+            tokenVersion: version, refreshTokenHash: refreshToken.hash, refreshGeneration: kept.refreshGeneration + 1,
+            previousRefreshTokenHash: null, rotatedAt: null, lastUsedAt: now,
+          },
         })
         if (rekeyed.count === 0) throw new DomainError('token_revoked')
-        return { id: principal.sessionId, userId: principal.userId, expiresAt: await expiryOf(tx, principal.sessionId) }
+        return { id: principal.sessionId, userId: principal.userId, expiresAt: kept.expiresAt, refreshToken: refreshToken.token }
       })
       cache.userChanged(principal.userId)
-      return tokenPair(session, version, secret, now)
+      return tokenPair(session, version, session.refreshToken, now)
     },
 
     async list (principal) {
@@ -330,7 +352,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
   }
 }
 
-async function expiryOf (tx: Pick<Db, 'session'>, sessionId: string): Promise<Date> {
-  const { expiresAt } = await tx.session.findUniqueOrThrow({ where: { id: sessionId }, select: { expiresAt: true } })
-  return expiresAt
+/** A grace-window duplicate must come from the client the session was started by (compared as stored). */
+function sameClient (sessionUserAgent: string | null, userAgent: string | null | undefined): boolean {
+  return sessionUserAgent === (userAgent ?? null)
 }

@@ -68,11 +68,7 @@ export function registerErrorHandling (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { code, message, retryAfter } = classify(err)
     const status = errorCatalogue[code].status
-    if (status >= 500) {
-      request.log.error({ err }, 'request failed')
-    } else if (code === 'refresh_token_reused') {
-      request.log.warn({ code }, 'refresh token replayed after the grace window: session revoked')
-    }
+    if (status >= 500) request.log.error({ err }, 'request failed')
     return sendError(reply, code, message, retryAfter)
   })
 

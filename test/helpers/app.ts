@@ -20,6 +20,7 @@ import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
 import type { PasswordHasher } from '../../src/crypto/passwords.js'
 import type { InvalidationBus } from '../../src/domain/session-cache.js'
+import type { SecurityEvents } from '../../src/domain/security-events.js'
 import { createTestClock, type TestClock } from './clock.js'
 
 /**
@@ -55,6 +56,8 @@ export interface TestOptions {
   keys?: KeySet
   passwords?: PasswordHasher
   bus?: InvalidationBus
+  /** Receives the domain's security events. */
+  events?: SecurityEvents
 }
 
 /** Which database the suite runs on: VOUCH_TEST_DATABASE=postgresql, or SQLite by default. */
@@ -93,6 +96,7 @@ async function createTestDeps (t: Test, options: TestOptions) {
     dir, config, keys, refreshKey, clock: createTestClock(),
     ...(options.passwords && { passwords: options.passwords }),
     ...(options.bus && { bus: options.bus }),
+    ...(options.events && { events: options.events }),
   }
 }
 

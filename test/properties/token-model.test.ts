@@ -11,9 +11,10 @@
  *   `ver` equals the user's current version and its session is active.
  * - Refresh: the session's current token rotates to a fresh one; the previous
  *   one, within the grace window, is a duplicate that yields the very same new
- *   token; after the window it revokes the session (`refresh_token_reused`);
- *   anything else, or any token of an inactive session, is
- *   `refresh_token_invalid`.
+ *   token; after the window, like any token the session held since it was
+ *   last (re-)keyed and has superseded, however many rotations back, it
+ *   revokes the session (`refresh_token_reused`); anything else, or any token
+ *   of an inactive session, is `refresh_token_invalid`.
  * - logout revokes the caller's session; logout-all bumps the version;
  *   password change and revoke-others bump the version and re-key the caller's
  *   session with a fresh pair (its previous tokens die with no grace).
@@ -126,6 +127,8 @@ interface ModelSession {
   /** The refresh token the server currently holds (as a hash) for this session. */
   current: string
   previous: string | null
+  /** Every token rotated away since the session was created or re-keyed. */
+  superseded: Set<string>
   rotatedAt: number | null
   createdAt: number
   lastUsedAt: number
@@ -241,12 +244,10 @@ class Run {
     const session = this.sessions.get(this.refreshTokens.get(token)!.sessionId)!
     if (!this.isActive(session)) return { kind: 'invalid' }
     if (token === session.current) return { kind: 'rotate', session }
-    if (token === session.previous && session.rotatedAt !== null) {
-      return this.now() - session.rotatedAt <= this.graceMs
-        ? { kind: 'duplicate', session, returns: session.current }
-        : { kind: 'reused', session }
+    if (token === session.previous && session.rotatedAt !== null && this.now() - session.rotatedAt <= this.graceMs) {
+      return { kind: 'duplicate', session, returns: session.current }
     }
-    return { kind: 'invalid' }
+    return session.superseded.has(token) ? { kind: 'reused', session } : { kind: 'invalid' }
   }
 
   // ---- bookkeeping of what the server handed out
@@ -280,6 +281,7 @@ class Run {
       version: this.users[user]!.version,
       current: pair.refreshToken,
       previous: null,
+      superseded: new Set(),
       rotatedAt: null,
       createdAt: now,
       lastUsedAt: now,
@@ -412,6 +414,7 @@ class Run {
             if (this.refreshTokens.has(pair.refreshToken)) this.fail(`${label}: rotation returned an already issued refresh token`)
             const { session } = verdict
             session.previous = token
+            session.superseded.add(token)
             session.current = pair.refreshToken
             session.rotatedAt = this.now()
             session.lastUsedAt = this.now()
@@ -495,6 +498,7 @@ class Run {
     caller.version = user.version
     caller.current = pair.refreshToken
     caller.previous = null
+    caller.superseded = new Set()
     caller.rotatedAt = null
     caller.lastUsedAt = this.now()
     this.trackPair(pair, device.user, user.version, label)
@@ -564,7 +568,7 @@ const advance = (seconds: number): Op => ({ kind: 'advance', seconds })
 const EXAMPLES: Op[][] = [
   // Rotation, a duplicate within the grace window, then a replay after it.
   [refreshOp(0), replay(0, 0), advance(11), replay(0, 0), refreshOp(0)],
-  // A token two generations old, inside the grace window.
+  // A token two generations old, inside the grace window: a replay (SPEC, refresh-token theft).
   [refreshOp(0), refreshOp(0), replay(0, 0), advance(10), replay(0, 1), refreshOp(0)],
   // Re-keying leaves no grace to the caller's previous refresh tokens, then or later.
   [refreshOp(0), { kind: 'revokeOthers', device: 0 }, replay(0, 1), replay(0, 0), advance(11), replay(0, 0), refreshOp(0)],

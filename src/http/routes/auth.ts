@@ -35,7 +35,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
 
   app.post('/auth/refresh', {
     schema: { body: RefreshRequest, response: { 200: TokenPair, ...ErrorResponses } },
-  }, async (request) => sessions.refresh(request.body.refreshToken))
+  }, async (request) => sessions.refresh(request.body.refreshToken, deviceOf(request, undefined)))
 
   app.post('/auth/logout', {
     config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
