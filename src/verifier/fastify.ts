@@ -3,8 +3,10 @@
  * the bearer token of every request in its scope with the verifier (no call
  * to vouch per request) and puts the claims on `request.user`. Routes opt
  * out with `config: { public: true }`. Failures answer vouch's error shape:
- * 401 invalid_token / token_expired / token_revoked with a Bearer challenge,
- * 503 service_unavailable when the revocation feed is lost (fail closed).
+ * 401 invalid_token / token_expired / token_revoked with a Bearer challenge;
+ * 503 service_unavailable with Retry-After when the verifier cannot decide
+ * (vouch's signing keys or its revocation feed unreachable): an outage is
+ * never reported as a bad token, and never lets a token through.
  *
  * @example
  * await app.register(vouchAuth, { vouchUrl, issuer, audience: 'vouch', clientId, clientSecret })
@@ -30,8 +32,12 @@ export type VouchAuthOptions = VerifierOptions | { verifier: Verifier }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
+/** Seconds a client is asked to wait after a 503: the verifier reconnects within about that. */
+const RETRY_AFTER_S = 1
+
 function refuse (reply: FastifyReply, status: 401 | 503, code: string, message: string) {
   if (status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"')
+  else reply.header('retry-after', String(RETRY_AFTER_S))
   return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Service Unavailable', code, message })
 }
 
@@ -48,7 +54,11 @@ export const vouchAuth = fp<VouchAuthOptions>(async (app, options) => {
       request.user = await verifier.verify(token)
     } catch (err) {
       if (!(err instanceof VerifierError)) throw err
-      if (err.code === 'revocation_feed_unavailable') return refuse(reply, 503, 'service_unavailable', 'Token revocation state is unavailable.')
+      if (err.unavailable) {
+        request.log.warn({ err }, 'vouch verifier cannot decide; answering 503')
+        const message = err.code === 'keys_unavailable' ? 'Token signing keys are unavailable.' : 'Token revocation state is unavailable.'
+        return refuse(reply, 503, 'service_unavailable', message)
+      }
       return refuse(reply, 401, err.code, err.message)
     }
   })

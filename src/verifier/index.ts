@@ -4,27 +4,37 @@
  * version or a revoked session kills a token at once. Depends on jose only.
  *
  * - Signature, `alg`, `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf` (with skew)
- *   against vouch's published JWKS (jose's remote key set: cached, refetched
- *   when an unknown `kid` appears, so key rotation needs no restart).
- * - Revocation: the verifier follows vouch's revocation feed (server-sent
- *   events at /auth/revocations, client credentials) and keeps, for the
- *   longest an access token lives, each user's lowest valid version and the
- *   revoked session ids. Reconnects resume from a cursor, missing nothing.
- * - Fail closed: once the feed has been silent for longer than
- *   `maxFeedSilenceMs`, `verify` refuses every token
- *   (`revocation_feed_unavailable`), or asks vouch's introspection endpoint
- *   when `fallback: 'introspect'`, until the feed is back.
+ *   against vouch's published JWKS (./keys.ts).
+ * - Revocation: the verifier follows vouch's revocation feed (./feed.ts) and
+ *   keeps, for the longest an access token lives, each user's lowest valid
+ *   version and the revoked session ids. Reconnects resume from a cursor,
+ *   missing nothing, and go at once to the next of several instances.
+ * - Never a verdict without the facts. A JWKS that cannot be fetched is
+ *   `keys_unavailable`, not `invalid_token`. Revocation state that is not
+ *   known to be current (feed lost for longer than `maxDisconnectedMs`, or
+ *   silent for longer than `maxFeedSilenceMs`) is `revocation_feed_unavailable`.
+ *   With `fallback: 'introspect'` both ask vouch's introspection endpoint
+ *   instead, and fail only when vouch is wholly unreachable.
  *
  * @example
- * const verifier = createVerifier({ vouchUrl: 'https://auth.example.com', issuer: 'https://auth.example.com',
- *   audience: 'vouch', clientId: 'orders', clientSecret: process.env.VOUCH_CLIENT_SECRET })
- * const claims = await verifier.verify(token) // throws VerifierError
+ * const verifier = createVerifier({ vouchUrl: ['https://auth-a.example.com', 'https://auth-b.example.com'],
+ *   issuer: 'https://auth.example.com', audience: 'vouch', clientId: 'orders', clientSecret: process.env.VOUCH_CLIENT_SECRET })
+ * const claims = await verifier.verify(token) // throws VerifierError; `err.unavailable` means 503, not 401
  */
-import { createRemoteJWKSet, errors, jwtVerify } from 'jose'
+import { errors, jwtVerify } from 'jose'
+import { VerifierError, type VerifierErrorCode } from './errors.js'
+import { followRevocationFeed } from './feed.js'
+import { createKeys, KeysUnavailable } from './keys.js'
+
+export { VerifierError, type VerifierErrorCode } from './errors.js'
 
 export interface VerifierOptions {
-  /** vouch's base URL; the JWKS, feed and introspection URLs default from it. */
-  vouchUrl: string
+  /**
+   * vouch's base URL, or the base URLs of several instances of one
+   * deployment (tried in turn when one is unreachable); the JWKS, feed and
+   * introspection URLs default from it.
+   */
+  vouchUrl: string | string[]
   issuer: string
   audience: string
   clientId: string
@@ -33,15 +43,17 @@ export interface VerifierOptions {
   algorithms?: string[]
   /** Seconds of clock skew tolerated; default 5. */
   clockTolerance?: number
-  /** Milliseconds of feed silence (no event, no heartbeat) after which verification fails closed; default 15000. */
+  /** Milliseconds of silence (no event, no heartbeat) on a connected feed after which verification fails closed; default 15000. */
   maxFeedSilenceMs?: number
-  /** What to do without a live feed; default 'fail-closed'. */
+  /** Milliseconds the revocation state is still trusted after the feed's connection was lost, while it reconnects; default 500. */
+  maxDisconnectedMs?: number
+  /** What to do without signing keys or a live feed; default 'fail-closed'. */
   fallback?: 'fail-closed' | 'introspect'
   /** Least milliseconds between two JWKS fetches triggered by an unknown kid; default 5000. */
   jwksCooldownMs?: number
-  jwksUrl?: string
-  feedUrl?: string
-  introspectionUrl?: string
+  jwksUrl?: string | string[]
+  feedUrl?: string | string[]
+  introspectionUrl?: string | string[]
 }
 
 export interface VerifiedToken {
@@ -53,139 +65,103 @@ export interface VerifiedToken {
   exp: number
 }
 
-export type VerifierErrorCode = 'invalid_token' | 'token_expired' | 'token_revoked' | 'revocation_feed_unavailable'
-
-export class VerifierError extends Error {
-  override name = 'VerifierError'
-  constructor (readonly code: VerifierErrorCode, message: string) {
-    super(message)
-  }
-}
-
 export interface Verifier {
   verify (token: string): Promise<VerifiedToken>
   /** Resolves once the feed has delivered its first state (or rejects after `timeoutMs`). */
   ready (timeoutMs?: number): Promise<void>
-  /** True while the feed is live (heard from within the silence bound). */
+  /** True while the revocation state may be trusted (connected and heard from, or only just disconnected). */
   readonly feedLive: boolean
   close (): Promise<void>
 }
 
-interface Batch { users: Array<{ id: string, minVersion: number }>, sessions: string[], cursor: number }
+/** An introspection request that has not answered within this long is given up (for the next URL). */
+const INTROSPECTION_TIMEOUT_MS = 5000
+
+function urlList (value: string | string[] | undefined, name: string): string[] | undefined {
+  if (value === undefined) return undefined
+  const urls = typeof value === 'string' ? [value] : value
+  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((url) => typeof url === 'string' && URL.canParse(url))) {
+    throw new TypeError(`"${name}" must be a URL or a non-empty array of URLs`)
+  }
+  return urls.map((url) => url.replace(/\/+$/, ''))
+}
+
+function duration (value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`"${name}" must be a non-negative number of milliseconds`)
+  return value
+}
+
+/** The claims vouch puts in an access token, or undefined when one is missing or of the wrong type. */
+function claimsOf (payload: Record<string, unknown>): VerifiedToken | undefined {
+  const { sub, sid, ver, jti, iat, exp } = payload
+  if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' ||
+      typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0 || typeof iat !== 'number' || typeof exp !== 'number') {
+    return undefined
+  }
+  return { sub, sid, ver, jti, iat, exp }
+}
 
 export function createVerifier (options: VerifierOptions): Verifier {
-  const base = options.vouchUrl.replace(/\/+$/, '')
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl ?? `${base}/.well-known/jwks.json`), { cooldownDuration: options.jwksCooldownMs ?? 5000 })
-  const feedUrl = options.feedUrl ?? `${base}/auth/revocations`
-  const introspectionUrl = options.introspectionUrl ?? `${base}/auth/introspect`
-  const silenceMs = options.maxFeedSilenceMs ?? 15_000
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`
+  const bases = urlList(options.vouchUrl, 'vouchUrl')!
+  const jwksUrls = urlList(options.jwksUrl, 'jwksUrl') ?? bases.map((base) => `${base}/.well-known/jwks.json`)
+  const feedUrls = urlList(options.feedUrl, 'feedUrl') ?? bases.map((base) => `${base}/auth/revocations`)
+  const introspectionUrls = urlList(options.introspectionUrl, 'introspectionUrl') ?? bases.map((base) => `${base}/auth/introspect`)
+  const authorization = `Basic ${btoa(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`)}`
+  const introspectFallback = options.fallback === 'introspect'
 
-  // Revocation state, each entry kept for the longest a token lives.
-  const minVersions = new Map<string, { version: number, until: number }>()
-  const revokedSessions = new Map<string, number>()
-  let maxTokenAgeMs = 15 * 60_000
-  let cursor = 0
-  let lastHeard = 0
-  let synced = false
-  let closed = false
-  let abort: AbortController | undefined
-  const readyWaiters: Array<() => void> = []
+  const keys = createKeys({ urls: jwksUrls, cooldownMs: duration(options.jwksCooldownMs, 5000, 'jwksCooldownMs') })
+  keys.warm()
+  const feed = followRevocationFeed({
+    urls: feedUrls,
+    authorization,
+    maxSilenceMs: duration(options.maxFeedSilenceMs, 15_000, 'maxFeedSilenceMs'),
+    maxDisconnectedMs: duration(options.maxDisconnectedMs, 500, 'maxDisconnectedMs'),
+  })
 
-  const apply = (batch: Batch) => {
-    const until = Date.now() + maxTokenAgeMs
-    for (const { id, minVersion } of batch.users) {
-      const known = minVersions.get(id)
-      if (known === undefined || minVersion >= known.version) minVersions.set(id, { version: minVersion, until })
-    }
-    for (const id of batch.sessions) revokedSessions.set(id, until)
-    cursor = Math.max(cursor, batch.cursor)
-  }
-
-  const prune = () => {
-    const now = Date.now()
-    for (const [id, entry] of minVersions) if (entry.until <= now) minVersions.delete(id)
-    for (const [id, until] of revokedSessions) if (until <= now) revokedSessions.delete(id)
-  }
-
-  const feedLive = () => synced && Date.now() - lastHeard <= silenceMs
-
-  /** One connection: reads events until the stream ends or goes silent. */
-  const follow = async () => {
-    abort = new AbortController()
-    const watchdog = setInterval(() => { if (Date.now() - lastHeard > silenceMs) abort?.abort() }, Math.min(1000, silenceMs / 2))
-    watchdog.unref()
-    try {
-      const res = await fetch(`${feedUrl}?since=${cursor}`, {
-        headers: { authorization: basic, accept: 'text/event-stream' },
-        signal: abort.signal,
-      })
-      if (!res.ok || res.body === null) throw new Error(`revocation feed answered ${res.status}`)
-      const decoder = new TextDecoder()
-      let buffer = ''
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true })
-        let end: number
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const event = /^event: (.+)$/m.exec(block)?.[1]
-          const data = /^data: (.+)$/m.exec(block)?.[1]
-          if (event === 'ready' && data) {
-            // `ready` carries the backlog since our cursor: only once it is applied is the state current.
-            const ready = JSON.parse(data) as Batch & { maxTokenAge: number }
-            maxTokenAgeMs = ready.maxTokenAge * 1000
-            apply(ready)
-            synced = true
-            for (const resolve of readyWaiters.splice(0)) resolve()
-          } else if (event === 'revocations' && data) {
-            apply(JSON.parse(data) as Batch)
-          }
-          // Only a complete event or heartbeat counts as hearing from the feed.
-          if (synced) lastHeard = Date.now()
-        }
-        prune()
-      }
-    } finally {
-      clearInterval(watchdog)
-    }
-  }
-
-  const run = async () => {
-    let attempt = 0
-    while (!closed) {
+  /**
+   * Asks vouch (each introspection URL in turn) whether the token is active:
+   * vouch checks the signature and every revocation itself. `unavailable` is
+   * thrown when no URL answers, `inactive` when vouch refuses the token.
+   */
+  const introspect = async (token: string, unavailable: VerifierErrorCode, inactive: VerifierErrorCode): Promise<VerifiedToken> => {
+    let answer: Record<string, unknown> | undefined
+    const failures: unknown[] = []
+    for (const url of introspectionUrls) {
       try {
-        await follow()
-        attempt = 0
-      } catch {
-        attempt += 1
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token }).toString(),
+          signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
+        })
+        if (!res.ok) throw new Error(`introspection at ${url} answered ${res.status}`)
+        answer = await res.json() as Record<string, unknown>
+        break
+      } catch (err) {
+        failures.push(err)
       }
-      if (!closed) await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 5000)).unref())
     }
-  }
-  void run()
-
-  const introspect = async (token: string): Promise<void> => {
-    let active = false
-    try {
-      const res = await fetch(introspectionUrl, {
-        method: 'POST',
-        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ token }).toString(),
+    if (answer === undefined) {
+      throw new VerifierError(unavailable, 'vouch could not be reached to introspect the token', {
+        cause: failures.length === 1 ? failures[0] : new AggregateError(failures),
       })
-      if (!res.ok) throw new Error(`introspection answered ${res.status}`)
-      active = ((await res.json()) as { active?: unknown }).active === true
-    } catch {
-      throw new VerifierError('revocation_feed_unavailable', 'revocation state unavailable and introspection failed')
     }
-    if (!active) throw new VerifierError('token_revoked', 'the token is not active')
+    if (answer.active !== true) throw new VerifierError(inactive, 'vouch does not accept the token')
+    const audience = answer.aud
+    const claims = claimsOf(answer)
+    if (claims === undefined || answer.iss !== options.issuer ||
+        !(audience === options.audience || (Array.isArray(audience) && audience.includes(options.audience)))) {
+      throw new VerifierError('invalid_token', 'the token is invalid')
+    }
+    return claims
   }
 
   return {
     async verify (token) {
       let payload
       try {
-        ({ payload } = await jwtVerify(token, jwks, {
+        ({ payload } = await jwtVerify(token, keys.getKey, {
           algorithms: options.algorithms ?? ['EdDSA', 'ES256'],
           typ: 'at+jwt',
           issuer: options.issuer,
@@ -194,39 +170,33 @@ export function createVerifier (options: VerifierOptions): Verifier {
           requiredClaims: ['sub', 'sid', 'ver', 'jti', 'iat', 'exp'],
         }))
       } catch (err) {
+        if (err instanceof KeysUnavailable) {
+          // Nothing is known about the token: vouch may still judge it, else it is an outage.
+          if (introspectFallback) return introspect(token, 'keys_unavailable', 'invalid_token')
+          throw new VerifierError('keys_unavailable', "vouch's signing keys are unavailable", { cause: err })
+        }
         if (err instanceof errors.JWTExpired) throw new VerifierError('token_expired', 'the token has expired')
         throw new VerifierError('invalid_token', 'the token is invalid')
       }
-      const { sub, sid, ver, jti, iat, exp } = payload as Record<string, unknown>
-      if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' ||
-          typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0 || typeof iat !== 'number' || typeof exp !== 'number') {
-        throw new VerifierError('invalid_token', 'the token is invalid')
-      }
-      if (!feedLive()) {
-        if (options.fallback === 'introspect') await introspect(token)
+      const claims = claimsOf(payload as Record<string, unknown>)
+      if (claims === undefined) throw new VerifierError('invalid_token', 'the token is invalid')
+      if (!feed.live) {
+        if (introspectFallback) await introspect(token, 'revocation_feed_unavailable', 'token_revoked')
         else throw new VerifierError('revocation_feed_unavailable', 'the revocation feed is unavailable')
-      } else {
-        const min = minVersions.get(sub)
-        if ((min !== undefined && ver < min.version) || revokedSessions.has(sid)) {
-          throw new VerifierError('token_revoked', 'the token has been revoked')
-        }
+      } else if (feed.revoked(claims.sub, claims.sid, claims.ver)) {
+        throw new VerifierError('token_revoked', 'the token has been revoked')
       }
-      return { sub, sid, ver, jti, iat, exp }
+      return claims
     },
 
     ready (timeoutMs = 10_000) {
-      if (synced) return Promise.resolve()
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the revocation feed did not connect')), timeoutMs)
-        readyWaiters.push(() => { clearTimeout(timer); resolve() })
-      })
+      return feed.ready(timeoutMs)
     },
 
-    get feedLive () { return feedLive() },
+    get feedLive () { return feed.live },
 
     async close () {
-      closed = true
-      abort?.abort()
+      feed.close()
     },
   }
 }

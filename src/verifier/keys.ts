@@ -1,0 +1,72 @@
+/**
+ * vouch's signing keys for the verifier: its JWKS (jose's remote key set:
+ * cached, refetched when an unknown `kid` appears, so key rotation needs no
+ * restart), from the first of its URLs that answers.
+ *
+ * Invariant: only a key set that was actually obtained judges a token. A
+ * `kid` missing from a fetched set is the token's fault (jose's
+ * JWKSNoMatchingKey, which the verifier reports as `invalid_token`). Failing
+ * to obtain the set (network error, timeout, a non-200 answer, a malformed
+ * set) says nothing about the token: it surfaces as `KeysUnavailable`, an
+ * availability failure, never a verdict.
+ */
+import { createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
+
+/** Thrown by the key getter when no URL gave a usable key set. */
+export class KeysUnavailable extends Error {
+  override name = 'KeysUnavailable'
+}
+
+/** After a failed fetch a URL is not asked again for this long, so a busy resource server does not hammer a vouch that is down. */
+const RETRY_AFTER_FAILURE_MS = 1000
+
+export interface Keys {
+  /** For jwtVerify. */
+  getKey: JWTVerifyGetKey
+  /** Fetches the key set in the background (failures are only remembered), so the first token need not wait for it. */
+  warm (): void
+}
+
+export function createKeys ({ urls, cooldownMs }: { urls: string[], cooldownMs: number }): Keys {
+  const sets = urls.map((url) => {
+    let failedUntil = 0
+    const fetchOrRefuse: FetchImplementation = async (href, init) => {
+      if (Date.now() < failedUntil) throw new Error(`the JWKS at ${href} failed less than ${RETRY_AFTER_FAILURE_MS} ms ago`)
+      try {
+        const res = await fetch(href, init)
+        if (res.status !== 200) failedUntil = Date.now() + RETRY_AFTER_FAILURE_MS
+        return res
+      } catch (err) {
+        failedUntil = Date.now() + RETRY_AFTER_FAILURE_MS
+        throw err
+      }
+    }
+    return createRemoteJWKSet(new URL(url), { cooldownDuration: cooldownMs, [customFetch]: fetchOrRefuse })
+  })
+  // The set that last answered is asked first.
+  let preferred = 0
+
+  return {
+    async getKey (header, token) {
+      const failures: unknown[] = []
+      for (let i = 0; i < sets.length; i++) {
+        const index = (preferred + i) % sets.length
+        try {
+          const key = await sets[index]!(header, token)
+          preferred = index
+          return key
+        } catch (err) {
+          // A fetched set that has no (or no single) key for this kid: the token's fault.
+          if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err
+          failures.push(err)
+        }
+      }
+      throw new KeysUnavailable(`vouch's signing keys could not be fetched from ${urls.join(', ')}`, {
+        cause: failures.length === 1 ? failures[0] : new AggregateError(failures),
+      })
+    },
+    warm () {
+      sets[0]!.reload().catch(() => {})
+    },
+  }
+}
