@@ -6,11 +6,13 @@
 import { Type, type Static } from 'typebox'
 import { errorCatalogue, type ErrorCode } from '../errors.js'
 import { PASSWORD_MAX_LENGTH } from '../config.js'
+import { DEVICE_NAME_MAX_LENGTH } from '../domain/device-info.js'
 
 /** Generous bound; the precise email rules live in domain/email.ts. */
 const Email = Type.String({ minLength: 1, maxLength: 1024 })
 const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })
-const DeviceName = Type.String({ minLength: 1, maxLength: 100 })
+/** Cleaned for display before it is stored (domain/device-info.ts); the limit holds after cleaning too. */
+const DeviceName = Type.String({ minLength: 1, maxLength: DEVICE_NAME_MAX_LENGTH })
 /** Dates are serialized as RFC 3339 strings. */
 const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' })
 

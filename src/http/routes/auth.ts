@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { DeviceInfo } from '../../domain/sessions.js'
+import { deviceName, userAgent } from '../../domain/device-info.js'
 import type { Services } from '../services.js'
 import {
   Accepted, Credentials, ErrorResponses, ForgotPassword, NoContent, PasswordChange, ResetPassword, Profile, RefreshRequest, Registration, TokenPair,
@@ -9,8 +10,9 @@ import {
 
 const bearer = { auth: 'bearer' } as const
 
-function deviceOf (request: FastifyRequest, deviceName: string | undefined): DeviceInfo {
-  return { deviceName, userAgent: request.headers['user-agent']?.slice(0, 512), ip: request.ip }
+/** The device a request comes from, cleaned for display (src/domain/device-info.ts). */
+function deviceOf (request: FastifyRequest, name: string | undefined): DeviceInfo {
+  return { deviceName: deviceName(name), userAgent: userAgent(request.headers['user-agent']), ip: request.ip }
 }
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {

@@ -1,5 +1,6 @@
 /** A user's signed-in devices: list them, revoke one, or keep only this one. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { deviceName, userAgent } from '../../domain/device-info.js'
 import type { Services } from '../services.js'
 import { ErrorResponses, NoContent, SessionList, SessionParams, TokenPair } from '../schemas.js'
 
@@ -10,7 +11,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
 
   app.get('/auth/sessions', {
     config: bearer, schema: { response: { 200: SessionList, ...ErrorResponses } },
-  }, async (request) => ({ sessions: await sessions.list(request.principal) }))
+  }, async (request) => {
+    const list = await sessions.list(request.principal)
+    // Cleaned again on the way out: rows stored before the rule existed may hold control or bidi characters.
+    return { sessions: list.map((session) => ({ ...session, deviceName: deviceName(session.deviceName), userAgent: userAgent(session.userAgent) })) }
+  })
 
   app.post('/auth/sessions/revoke-others', {
     config: bearer, schema: { response: { 200: TokenPair, ...ErrorResponses } },
