@@ -96,7 +96,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
   await app.register(discoveryRoutes, { services })
-  await app.register(resourceServerRoutes, { services, heartbeatMs: config.feedHeartbeat })
+  await app.register(resourceServerRoutes, { services })
   return app
 }
 

@@ -16,6 +16,9 @@ export interface Argon2Params {
   readonly parallelism: number
 }
 
+/** Allowance for clocks of instances that differ, in the revocation feed's overlap. */
+const FEED_CLOCK_SKEW_MS = 2000
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -107,6 +110,8 @@ export interface Config {
   readonly resourceClients: ReadonlyMap<string, string>
   /** Milliseconds between revocation-feed heartbeats (and its database polls). */
   readonly feedHeartbeat: number
+  /** Milliseconds each revocation-feed poll re-reads before its cursor (see src/domain/revocation-feed.ts). */
+  readonly feedOverlap: number
   /** Origins allowed to call vouch from a browser; empty = CORS closed. */
   readonly corsOrigins: readonly string[]
   /** Optional: shares invalidations and rate-limit counters between instances. */
@@ -252,6 +257,12 @@ export function loadConfig (env: Env): Config {
     parallelism: int('ARGON2_PARALLELISM', OWASP_ARGON2_MINIMUM.parallelism, 1, 16),
   }
 
+  const database = {
+    poolSize: int('DB_POOL_SIZE', 10, 1, 1000),
+    statementTimeout: int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    connectTimeout: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+  }
+
   const config: Config = {
     host: read('HOST') ?? '127.0.0.1',
     port: int('PORT', 3000, 0, 65_535),
@@ -259,11 +270,7 @@ export function loadConfig (env: Env): Config {
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
     databaseUrl: databaseUrl(),
-    database: {
-      poolSize: int('DB_POOL_SIZE', 10, 1, 1000),
-      statementTimeout: int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
-      connectTimeout: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
-    },
+    database,
     dataDir: read('DATA_DIR') ?? './data',
     tokens: {
       issuer: url('JWT_ISSUER', 'http://localhost:3000'),
@@ -308,6 +315,8 @@ export function loadConfig (env: Env): Config {
     },
     resourceClients: clients(),
     feedHeartbeat: int('REVOCATION_FEED_HEARTBEAT_MS', 5000, 100, 60_000),
+    // The longest a write's timestamp can precede its commit (a pool connection, then the statement or transaction), plus clock skew.
+    feedOverlap: int('REVOCATION_FEED_OVERLAP_MS', database.connectTimeout + database.statementTimeout + FEED_CLOCK_SKEW_MS, 0, 3_600_000),
     corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',

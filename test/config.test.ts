@@ -69,6 +69,12 @@ t.test('valid values are taken', async (t) => {
   t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
 })
 
+t.test("the revocation feed's overlap covers the longest a write can wait, unless set", async (t) => {
+  t.equal(loadConfig({}).feedOverlap, 5000 + 5000 + 2000, 'connection wait + statement timeout + clock skew')
+  t.equal(loadConfig({ DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '30000' }).feedOverlap, 33_000)
+  t.equal(loadConfig({ REVOCATION_FEED_OVERLAP_MS: '60000' }).feedOverlap, 60_000)
+})
+
 t.test('the configuration is deeply frozen', async (t) => {
   const config = loadConfig({})
   const unfrozen: string[] = []
@@ -112,6 +118,7 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['REFRESH_TOKEN_SECRET', 'short'],
     ['REFRESH_TOKEN_SECRET', `${Buffer.alloc(32, 1).toString('base64')}+/`],
     ['TRUST_PROXY', 'bogus'],
+    ['REVOCATION_FEED_OVERLAP_MS', '-1'],
   ]
   for (const [variable, value] of bad) {
     const err = thrownBy(() => loadConfig({ [variable]: value }))

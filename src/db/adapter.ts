@@ -12,7 +12,7 @@ export const DEFAULT_POOL: PoolSettings = { poolSize: 10, statementTimeout: 5000
 /** The Prisma driver adapter for a database URL: `file:` is SQLite, `postgresql:` PostgreSQL. */
 export function adapterFor (databaseUrl: string, pool: PoolSettings = DEFAULT_POOL): SqlMigrationAwareDriverAdapterFactory {
   if (providerOf(databaseUrl) === 'sqlite') {
-    return serializeSqlite(new PrismaBetterSqlite3({ url: databaseUrl, timeout: pool.connectTimeout }))
+    return serializeSqlite(new PrismaBetterSqlite3({ url: databaseUrl, timeout: pool.connectTimeout }), pool.connectTimeout)
   }
   return new PrismaPg({
     connectionString: databaseUrl,

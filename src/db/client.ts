@@ -19,11 +19,15 @@ export interface DbOptions {
 }
 
 export function createDb (databaseUrl: string, options: DbOptions = {}): Db {
-  const adapter = adapterFor(databaseUrl, options.pool ?? DEFAULT_POOL)
+  const pool = options.pool ?? DEFAULT_POOL
+  const adapter = adapterFor(databaseUrl, pool)
   const log = options.onQuery ? [{ emit: 'event' as const, level: 'query' as const }] : []
+  // A transaction waits for its connection and runs no longer than a statement
+  // may: the bound the revocation feed's overlap is derived from.
+  const transactionOptions = { maxWait: pool.connectTimeout, timeout: pool.statementTimeout }
   const client = providerOf(databaseUrl) === 'sqlite'
-    ? new PrismaClient({ adapter, log })
-    : new PostgresPrismaClient({ adapter, log }) as unknown as PrismaClient
+    ? new PrismaClient({ adapter, log, transactionOptions })
+    : new PostgresPrismaClient({ adapter, log, transactionOptions }) as unknown as PrismaClient
   if (options.onQuery) {
     const onQuery = options.onQuery
     ;(client as PrismaClient<'query'>).$on('query', (event) => onQuery(event.query))

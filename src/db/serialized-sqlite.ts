@@ -6,21 +6,43 @@
  * uncommitted writes, and its own write would vanish if that transaction
  * rolled back. This wrapper puts every top-level statement and every whole
  * transaction (BEGIN to COMMIT/ROLLBACK) behind one lock, so each runs alone.
+ *
+ * No statement waits for the lock longer than `maxWaitMs` (DB_CONNECT_TIMEOUT_MS,
+ * as PostgreSQL waits for a pool connection): past it, it fails as a timeout
+ * (503) and never runs. The revocation feed relies on that bound: a write's
+ * timestamp never precedes its commit by more than the database's waits.
  */
-import type {
-  SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory, SqlQuery, Transaction,
+import {
+  DriverAdapterError,
+  type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type SqlQuery, type Transaction,
 } from '@prisma/driver-adapter-utils'
 
-/** A FIFO lock: `acquire` resolves with the function that releases it. */
+/**
+ * A FIFO lock: `acquire` resolves with the function that releases it, or
+ * rejects after `maxWaitMs` (and then gives its turn away unused).
+ */
 class Lock {
   #tail: Promise<void> = Promise.resolve()
+
+  constructor (private readonly maxWaitMs: number) {}
 
   acquire (): Promise<() => void> {
     let release!: () => void
     const released = new Promise<void>((resolve) => { release = resolve })
-    const acquired = this.#tail.then(() => release)
+    const turn = this.#tail
     this.#tail = this.#tail.then(() => released)
-    return acquired
+    return new Promise((resolve, reject) => {
+      let waiting = true
+      const timer = setTimeout(() => {
+        waiting = false
+        reject(new DriverAdapterError({ kind: 'SocketTimeout' }))
+      }, this.maxWaitMs)
+      void turn.then(() => {
+        clearTimeout(timer)
+        if (waiting) resolve(release)
+        else release()
+      })
+    })
   }
 
   async run<T> (work: () => Promise<T>): Promise<T> {
@@ -33,8 +55,8 @@ class Lock {
   }
 }
 
-function serializeConnection (connection: SqlDriverAdapter): SqlDriverAdapter {
-  const lock = new Lock()
+function serializeConnection (connection: SqlDriverAdapter, maxWaitMs: number): SqlDriverAdapter {
+  const lock = new Lock(maxWaitMs)
   const wrapTransaction = (tx: Transaction, release: () => void): Transaction => {
     let open = true
     const end = async (finish: () => Promise<void>) => {
@@ -68,11 +90,11 @@ function serializeConnection (connection: SqlDriverAdapter): SqlDriverAdapter {
   })
 }
 
-export function serializeSqlite (factory: SqlMigrationAwareDriverAdapterFactory): SqlMigrationAwareDriverAdapterFactory {
+export function serializeSqlite (factory: SqlMigrationAwareDriverAdapterFactory, maxWaitMs: number): SqlMigrationAwareDriverAdapterFactory {
   return {
     provider: factory.provider,
     adapterName: factory.adapterName,
-    connect: async () => serializeConnection(await factory.connect()),
-    connectToShadowDb: async () => serializeConnection(await factory.connectToShadowDb()),
+    connect: async () => serializeConnection(await factory.connect(), maxWaitMs),
+    connectToShadowDb: async () => serializeConnection(await factory.connectToShadowDb(), maxWaitMs),
   }
 }

@@ -76,7 +76,13 @@ export function createDomain ({
     settings: config.resets, onBackgroundError,
   })
   const revocationFeed = createRevocationFeed({
-    db, clock, cache, maxTokenAge: config.tokens.accessTokenTtl + config.tokens.clockSkew,
+    db, clock, cache, bus,
+    settings: {
+      maxTokenAge: config.tokens.accessTokenTtl + config.tokens.clockSkew,
+      heartbeatMs: config.feedHeartbeat,
+      overlapMs: config.feedOverlap,
+    },
+    onError: (message, err) => onBackgroundError(err),
   })
   return { accessTokens, sessions, accounts, passwordResets, revocationFeed, cache, events }
 }

@@ -6,16 +6,38 @@
  *
  * - users whose row changed (`updatedAt`; a bump always changes it): their
  *   current tokenVersion, below which every token is dead;
- * - sessions revoked (`revokedAt`),
+ * - sessions revoked (`revokedAt`).
  *
- * since a cursor (epoch ms). Only the last `maxTokenAge` seconds matter (no
- * older token can still be valid), so a verifier's memory is bounded by
- * recent revocations, not by the number of users. Cursors are re-read with an
- * overlap to cover clock skew between instances; events are idempotent.
+ * Why no revocation can be missed, however long its transaction waited:
+ *
+ * 1. Pushed after commit. Every revocation, on this instance or another,
+ *    reaches this instance as an invalidation once its transaction has
+ *    committed (this instance's own writes directly; others' through the
+ *    invalidation bus). The feed then reads that one row by primary key and
+ *    pushes what it finds to every connected stream. Timestamps play no part,
+ *    so a statement that waited seconds on a lock is pushed the moment it
+ *    commits.
+ * 2. Polled as the safety net, for a push that never came (an instance that
+ *    died between its commit and its publish, a bus outage). Timestamps are
+ *    assigned before the statement commits, but never longer before than the
+ *    database lets a write wait: a pool connection within DB_CONNECT_TIMEOUT_MS,
+ *    then a statement or transaction within DB_STATEMENT_TIMEOUT_MS (enforced
+ *    by the database and by Prisma's transaction timeout). Each poll re-reads
+ *    `overlapMs` before its cursor, at least that bound plus clock skew between
+ *    instances, so a row committed after one poll has a timestamp the next
+ *    poll still reads.
+ * 3. Cursors only ever come from polls, so a verifier that reconnects with
+ *    its cursor is sent everything committed since, by the same argument.
+ *
+ * Work is per instance, not per stream: one poll per heartbeat and one read
+ * per revocation, fanned out to every stream. Only the last `maxTokenAge`
+ * seconds matter (no older token can still be valid), so a verifier's memory
+ * is bounded by recent revocations, not by the number of users. Events are
+ * idempotent: a stream may see one twice.
  */
 import type { Db } from '../db/client.js'
 import type { Clock } from './clock.js'
-import type { SessionCache } from './session-cache.js'
+import type { Invalidation, InvalidationBus, SessionCache } from './session-cache.js'
 
 export interface RevocationBatch {
   /** Users and the lowest tokenVersion still valid for each. */
@@ -26,39 +48,145 @@ export interface RevocationBatch {
   cursor: number
 }
 
+/** A connected stream, as the feed sees it. */
+export interface FeedSubscriber {
+  revocations (batch: RevocationBatch): void
+  heartbeat (): void
+  /** The feed cannot read the database: the stream should end (its verifier reconnects with its cursor). */
+  failed (err: unknown): void
+}
+
 export interface RevocationFeed {
   /** Seconds after which an event no longer matters (the longest an access token lives). */
   readonly maxTokenAge: number
+  /** Milliseconds between heartbeats (and safety-net polls). */
+  readonly heartbeatMs: number
+  /** Everything revoked since `since` (re-read with the overlap), and the cursor to resume from. */
   changesSince (since: number): Promise<RevocationBatch>
-  /** Calls `listener` whenever something may have been revoked (here or on another instance); returns the unsubscribe. */
-  watch (listener: () => void): () => void
+  /** Follows every revocation from now on; returns the unsubscribe. */
+  subscribe (subscriber: FeedSubscriber): () => void
+  readonly subscribers: number
 }
 
-/** Re-read this much before a cursor: clocks of instances may differ a little. */
-const OVERLAP_MS = 2000
+export interface RevocationFeedSettings {
+  maxTokenAge: number
+  heartbeatMs: number
+  /** How far before its cursor each poll re-reads: the longest a write's timestamp can precede its commit, plus clock skew. */
+  overlapMs: number
+}
 
-export function createRevocationFeed ({ db, clock, cache, maxTokenAge }: { db: Db, clock: Clock, cache: SessionCache, maxTokenAge: number }): RevocationFeed {
-  const listeners = new Set<() => void>()
-  cache.onInvalidation(() => { for (const listener of listeners) listener() })
+export interface RevocationFeedDeps {
+  db: Db
+  clock: Clock
+  cache: SessionCache
+  bus: InvalidationBus
+  settings: RevocationFeedSettings
+  onError?: (message: string, err: unknown) => void
+}
+
+export function createRevocationFeed ({ db, clock, cache, bus, settings, onError = () => {} }: RevocationFeedDeps): RevocationFeed {
+  const { maxTokenAge, heartbeatMs, overlapMs } = settings
+  const subscribers = new Set<FeedSubscriber>()
+  /** What every stream has been sent lately (`u:<id>:<version>`, `s:<id>`) → when; polls skip it. */
+  const sent = new Map<string, number>()
+  let cursor = 0
+  let timer: NodeJS.Timeout | undefined
+  let polling = false
+  let pollAgain = false
+
+  const changesSince = async (since: number): Promise<RevocationBatch> => {
+    const now = clock.now().getTime()
+    const from = new Date(Math.max(since - overlapMs, now - maxTokenAge * 1000))
+    const [users, sessions] = await Promise.all([
+      db.user.findMany({ where: { updatedAt: { gt: from }, tokenVersion: { gt: 0 } }, select: { id: true, tokenVersion: true } }),
+      db.session.findMany({ where: { revokedAt: { gt: from } }, select: { id: true } }),
+    ])
+    return {
+      users: users.map((user) => ({ id: user.id, minVersion: user.tokenVersion })),
+      sessions: sessions.map((session) => session.id),
+      cursor: now,
+    }
+  }
+
+  /** Sends what has not been sent yet to every stream. */
+  const fanOut = (batch: RevocationBatch) => {
+    const now = clock.now().getTime()
+    for (const [key, at] of sent) if (at < now - 2 * overlapMs) sent.delete(key)
+    const fresh = (key: string) => {
+      if (sent.has(key)) return false
+      sent.set(key, now)
+      return true
+    }
+    const users = batch.users.filter((user) => fresh(`u:${user.id}:${user.minVersion}`))
+    const sessions = batch.sessions.filter((id) => fresh(`s:${id}`))
+    if (users.length === 0 && sessions.length === 0) return
+    for (const subscriber of subscribers) subscriber.revocations({ users, sessions, cursor: batch.cursor })
+  }
+
+  const fail = (message: string, err: unknown) => {
+    onError(message, err)
+    for (const subscriber of [...subscribers]) subscriber.failed(err)
+  }
+
+  const poll = async () => {
+    if (polling) { pollAgain = true; return }
+    polling = true
+    try {
+      do {
+        pollAgain = false
+        const batch = await changesSince(cursor)
+        cursor = batch.cursor
+        fanOut(batch)
+      } while (pollAgain && subscribers.size > 0)
+    } catch (err) {
+      fail('revocation feed: cannot read changes; closing the streams', err)
+    } finally {
+      polling = false
+    }
+  }
+
+  /** One committed revocation, read back by primary key and pushed at once. */
+  const push = async (event: Invalidation) => {
+    try {
+      if (event.kind === 'user') {
+        const user = await db.user.findUnique({ where: { id: event.id }, select: { tokenVersion: true } })
+        if (user !== null && user.tokenVersion > 0) fanOut({ users: [{ id: event.id, minVersion: user.tokenVersion }], sessions: [], cursor })
+      } else {
+        const session = await db.session.findUnique({ where: { id: event.id }, select: { revokedAt: true } })
+        if (session?.revokedAt != null) fanOut({ users: [], sessions: [event.id], cursor })
+      }
+    } catch (err) {
+      fail('revocation feed: cannot read a revocation; closing the streams', err)
+    }
+  }
+
+  cache.onInvalidation((event) => { if (subscribers.size > 0) void push(event) })
+  // Messages may have been lost while the bus was away: poll at once.
+  bus.onReconnect(() => { if (subscribers.size > 0) void poll() })
 
   return {
     maxTokenAge,
-    async changesSince (since) {
-      const now = clock.now().getTime()
-      const from = new Date(Math.max(since - OVERLAP_MS, now - maxTokenAge * 1000))
-      const [users, sessions] = await Promise.all([
-        db.user.findMany({ where: { updatedAt: { gt: from }, tokenVersion: { gt: 0 } }, select: { id: true, tokenVersion: true } }),
-        db.session.findMany({ where: { revokedAt: { gt: from } }, select: { id: true } }),
-      ])
-      return {
-        users: users.map((user) => ({ id: user.id, minVersion: user.tokenVersion })),
-        sessions: sessions.map((session) => session.id),
-        cursor: now,
+    heartbeatMs,
+    changesSince,
+    subscribe (subscriber) {
+      subscribers.add(subscriber)
+      if (timer === undefined) {
+        cursor = clock.now().getTime()
+        timer = setInterval(() => {
+          for (const each of subscribers) each.heartbeat()
+          void poll()
+        }, heartbeatMs)
+        timer.unref()
+      }
+      return () => {
+        subscribers.delete(subscriber)
+        if (subscribers.size === 0 && timer !== undefined) {
+          clearInterval(timer)
+          timer = undefined
+          sent.clear()
+        }
       }
     },
-    watch (listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
+    get subscribers () { return subscribers.size },
   }
 }

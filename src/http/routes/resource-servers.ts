@@ -7,14 +7,16 @@ import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { ServerResponse } from 'node:http'
+import type { RevocationBatch } from '../../domain/revocation-feed.js'
 import type { Services } from '../services.js'
 import { ErrorResponses } from '../schemas.js'
 
 export interface ResourceServerOptions {
   services: Services
-  /** Milliseconds between heartbeats (and database polls, the safety net) on the feed. */
-  heartbeatMs: number
 }
+
+/** Bytes a feed stream may have queued for a slow reader before it is cut off. */
+const MAX_BUFFERED_BYTES = 1024 * 1024
 
 const IntrospectionRequest = Type.Object({
   token: Type.String({ maxLength: 4096 }),
@@ -36,7 +38,7 @@ const IntrospectionResponse = Type.Object({
   jti: Type.Optional(Type.String()),
 })
 
-export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptions> = async (app, { services, heartbeatMs }) => {
+export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptions> = async (app, { services }) => {
   const { sessions, revocationFeed } = services
   // RFC 7662 requests are form-encoded; only these routes accept forms.
   await app.register(formbody, { bodyLimit: 16 * 1024 })
@@ -62,55 +64,45 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     },
   }, async (request, reply) => {
     const lastEventId = request.headers['last-event-id']
-    let cursor = Number(request.query.since ?? (typeof lastEventId === 'string' && /^\d{1,15}$/.test(lastEventId) ? lastEventId : 0))
-    // Read the backlog before answering, so that a database failure is a proper 503.
-    const backlog = await revocationFeed.changesSince(cursor)
+    const since = Number(request.query.since ?? (typeof lastEventId === 'string' && /^\d{1,15}$/.test(lastEventId) ? lastEventId : 0))
+    const stream = reply.raw
+    const send = (event: string, data: RevocationBatch | object, id: number) => write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+    const write = (text: string) => {
+      // A consumer that stopped reading is cut off rather than buffered for: it reconnects with its cursor.
+      if (stream.writableLength > MAX_BUFFERED_BYTES) stream.destroy()
+      else stream.write(text)
+    }
+
+    // Follow the feed before reading the backlog, so nothing falls between the two; hold what arrives meanwhile.
+    let pending: RevocationBatch[] | undefined = []
+    const unsubscribe = revocationFeed.subscribe({
+      revocations: (batch) => { if (pending) pending.push(batch); else send('revocations', batch, batch.cursor) },
+      heartbeat: () => { if (!pending) write(`: heartbeat ${Date.now()}\n\n`) },
+      failed: (err) => {
+        request.log.warn({ err }, 'revocation feed: closing the stream')
+        stream.end()
+      },
+    })
+    let backlog: RevocationBatch
+    try {
+      // Read before answering, so that a database failure is a proper 503.
+      backlog = await revocationFeed.changesSince(since)
+    } catch (err) {
+      unsubscribe()
+      throw err
+    }
 
     reply.hijack()
-    const stream = reply.raw
     stream.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
     streams.add(stream)
-    const send = (event: string, data: unknown, id?: number) =>
-      stream.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-
-    let busy = false
-    let again = false
-    let closed = false
-    const deliver = (batch: Awaited<ReturnType<typeof revocationFeed.changesSince>>) => {
-      if (batch.users.length > 0 || batch.sessions.length > 0) send('revocations', batch, batch.cursor)
-      cursor = batch.cursor
-    }
-    const flush = async () => {
-      if (busy) { again = true; return }
-      busy = true
-      try {
-        do {
-          again = false
-          deliver(await revocationFeed.changesSince(cursor))
-        } while (again && !closed)
-      } catch (err) {
-        // The verifier notices the end of the stream and reconnects with its cursor.
-        request.log.warn({ err }, 'revocation feed: cannot read changes; closing the stream')
-        stream.end()
-      } finally {
-        busy = false
-      }
-    }
-
-    // The backlog rides on `ready`, so a verifier's state is complete the moment it is ready.
-    send('ready', { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs, ...backlog }, backlog.cursor)
-    cursor = backlog.cursor
-    const unwatch = revocationFeed.watch(() => { void flush() })
-    const timer = setInterval(() => {
-      stream.write(`: heartbeat ${Date.now()}\n\n`)
-      void flush()
-    }, heartbeatMs)
-    timer.unref()
     stream.on('close', () => {
-      closed = true
       streams.delete(stream)
-      unwatch()
-      clearInterval(timer)
+      unsubscribe()
     })
+    // The backlog rides on `ready`, so a verifier's state is complete the moment it is ready.
+    send('ready', { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }, backlog.cursor)
+    const held = pending
+    pending = undefined
+    for (const batch of held) send('revocations', batch, batch.cursor)
   })
 }
