@@ -12,7 +12,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { createDomain, type DomainDeps } from './domain/index.js'
 import type { SecurityEvents } from './domain/security-events.js'
 import { DomainError } from './errors.js'
-import { frameworkError, registerErrorHandling } from './http/error-handler.js'
+import { clientError, frameworkError, registerErrorHandling } from './http/error-handler.js'
+import { serverOptions } from './http/connections.js'
+import { lingerOnEarlyErrors } from './http/lingering-close.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
@@ -75,10 +77,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy as boolean | string,
     return503OnClosing: true,
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    ...serverOptions(config.connections),
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.server.maxConnections = config.connections.maxConnections
 
   registerErrorHandling(app)
+  lingerOnEarlyErrors(app)
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 

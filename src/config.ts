@@ -6,6 +6,7 @@
  * default, in .env.example.
  */
 import { availableParallelism } from 'node:os'
+import { defaultMaxConnections, openFileLimit, type ConnectionLimits } from './http/connections.js'
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256'
 
@@ -26,6 +27,8 @@ export interface Config {
   readonly workers: number
   readonly logLevel: string
   readonly trustProxy: boolean | number | string
+  /** How long a client may hold a connection, and how many one process accepts. */
+  readonly connections: ConnectionLimits
   readonly databaseUrl: string
   readonly database: {
     /** Most connections per process (PostgreSQL). */
@@ -251,6 +254,21 @@ export function loadConfig (env: Env): Config {
     return raw
   }
 
+  const connections = (): ConnectionLimits => {
+    const requestTimeout = int('HTTP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000)
+    const headersTimeout = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000)
+    if (headersTimeout > requestTimeout) {
+      throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS', `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeout}), got ${headersTimeout}`)
+    }
+    return {
+      requestTimeout,
+      headersTimeout,
+      keepAliveTimeout: int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 600_000),
+      idleTimeout: int('HTTP_IDLE_TIMEOUT_MS', 30_000, 200, 3_600_000),
+      maxConnections: int('HTTP_MAX_CONNECTIONS', defaultMaxConnections(openFileLimit()), 1, 1_000_000),
+    }
+  }
+
   const argon2: Argon2Params = {
     memoryCost: int('ARGON2_MEMORY_KIB', OWASP_ARGON2_MINIMUM.memoryCost, OWASP_ARGON2_MINIMUM.memoryCost, 4_194_304),
     timeCost: int('ARGON2_TIME_COST', OWASP_ARGON2_MINIMUM.timeCost, OWASP_ARGON2_MINIMUM.timeCost, 100),
@@ -269,6 +287,7 @@ export function loadConfig (env: Env): Config {
     workers: int('WORKERS', availableParallelism(), 1, 256),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
+    connections: connections(),
     databaseUrl: databaseUrl(),
     database,
     dataDir: read('DATA_DIR') ?? './data',
@@ -325,6 +344,10 @@ export function loadConfig (env: Env): Config {
       maxLength: PASSWORD_MAX_LENGTH,
       argon2,
     },
+  }
+  if (config.connections.idleTimeout < 2 * config.feedHeartbeat) {
+    throw new ConfigError('HTTP_IDLE_TIMEOUT_MS', `must be at least twice REVOCATION_FEED_HEARTBEAT_MS (${config.feedHeartbeat}), ` +
+      `or revocation-feed streams, silent between heartbeats, are cut; got ${config.connections.idleTimeout}`)
   }
   return deepFreeze(config)
 }

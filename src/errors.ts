@@ -17,6 +17,7 @@ export const errorCatalogue = {
   refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked.' },
   reset_token_invalid: { status: 400, message: 'The reset link is invalid, expired or already used.' },
   not_found: { status: 404, message: 'Not found.' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   email_taken: { status: 409, message: 'An account with this email already exists.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON.' },

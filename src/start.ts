@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
-import { ConfigError, type Config } from './config.js'
+import { ConfigError, configWarnings, type Config } from './config.js'
 import { buildApp, createLogger } from './app.js'
 import { busKindFor, createBus } from './bus/index.js'
 import { createRedisClient } from './bus/redis.js'
@@ -38,11 +38,12 @@ export async function prepare (config: Config, { migrate = true } = {}) {
 
 export async function serve (config: Config): Promise<void> {
   const logger = createLogger(config.logLevel)
+  for (const warning of configWarnings(config)) logger.warn(warning)
   const { keys, refreshKey } = await prepare(config, { migrate: !cluster.isWorker })
   const db = createDb(config.databaseUrl, { pool: config.database })
   const warn = (message: string, err?: unknown) => logger.warn({ err }, message)
   const bus = createBus(config, warn)
-  const redis = config.redisUrl === undefined ? undefined : createRedisClient(config.redisUrl)
+  const redis = config.redisUrl === undefined ? undefined : createRedisClient(config.redisUrl, config.redisCommandTimeout)
   redis?.on('error', (err) => warn('redis error', err))
   // Keys from the key file follow `npm run keys:rotate` without a restart.
   const stopWatchingKeys = config.tokens.signingKeys === undefined

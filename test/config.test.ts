@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ConfigError, OWASP_ARGON2_MINIMUM, loadConfig } from '../src/config.js'
+import { defaultMaxConnections, openFileLimit } from '../src/http/connections.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -40,6 +41,9 @@ t.test('with no configuration at all, the defaults are those of a fresh local ch
   t.same(OWASP_ARGON2_MINIMUM, { memoryCost: 19_456, timeCost: 2, parallelism: 1 }, 'm = 19 MiB, t = 2, p = 1')
   t.equal(config.passwords.minLength, 8)
   t.equal(config.passwords.maxLength, 256)
+  t.same(config.connections, {
+    headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, idleTimeout: 30_000, maxConnections: defaultMaxConnections(openFileLimit()),
+  }, 'slow clients are timed out, and connections capped below the open-file limit')
 })
 
 t.test('empty and blank values count as unset', async (t) => {
@@ -73,6 +77,19 @@ t.test("the revocation feed's overlap covers the longest a write can wait, unles
   t.equal(loadConfig({}).feedOverlap, 5000 + 5000 + 2000, 'connection wait + statement timeout + clock skew')
   t.equal(loadConfig({ DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '30000' }).feedOverlap, 33_000)
   t.equal(loadConfig({ REVOCATION_FEED_OVERLAP_MS: '60000' }).feedOverlap, 60_000)
+})
+
+t.test('the connection cap defaults to the open-file limit less 256 (half of a small one), at most 4096', async (t) => {
+  t.equal(defaultMaxConnections(1024), 768)
+  t.equal(defaultMaxConnections(256), 128)
+  t.equal(defaultMaxConnections(1_048_576), 4096)
+  t.equal(defaultMaxConnections(undefined), 4096, 'where the limit cannot be read')
+  if (process.platform === 'linux') {
+    const limit = openFileLimit()
+    t.type(limit, 'number', 'read from /proc/self/limits')
+    t.ok(loadConfig({}).connections.maxConnections < limit!, 'below this process\'s limit')
+  }
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '100' }).connections.maxConnections, 100)
 })
 
 t.test('the configuration is deeply frozen', async (t) => {
@@ -118,6 +135,11 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['REFRESH_TOKEN_SECRET', 'short'],
     ['REFRESH_TOKEN_SECRET', `${Buffer.alloc(32, 1).toString('base64')}+/`],
     ['TRUST_PROXY', 'bogus'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '0'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '20000'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'five'],
+    ['HTTP_IDLE_TIMEOUT_MS', '5000'],
+    ['HTTP_MAX_CONNECTIONS', '0'],
     ['REVOCATION_FEED_OVERLAP_MS', '-1'],
   ]
   for (const [variable, value] of bad) {

@@ -15,7 +15,7 @@ import { createRedisBus } from './redis.js'
 
 export type BusKind = 'redis' | 'postgres' | 'cluster' | 'local'
 
-type BusConfig = Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'databaseUrl'>
+type BusConfig = Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeout' | 'databaseUrl'>
 
 export function busKindFor (config: BusConfig): BusKind {
   if (config.redisUrl !== undefined) return 'redis'
@@ -26,7 +26,7 @@ export function busKindFor (config: BusConfig): BusKind {
 
 export function createBus (config: BusConfig, log: BusLog): InvalidationBus {
   switch (busKindFor(config)) {
-    case 'redis': return createRedisBus(config.redisUrl!, config.redisKeyPrefix, log)
+    case 'redis': return createRedisBus({ url: config.redisUrl!, keyPrefix: config.redisKeyPrefix, timeoutMs: config.redisCommandTimeout }, log)
     case 'postgres': return createPostgresBus(config.databaseUrl, log)
     case 'cluster': return createClusterBus()
     case 'local': return localBus()

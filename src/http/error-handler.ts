@@ -6,6 +6,7 @@
  * traces, SQL, hashes) are logged, never sent.
  */
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, errorCatalogue, type ErrorCode } from '../errors.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
@@ -62,6 +63,32 @@ export function frameworkError (err: FastifyError, _request: FastifyRequest, rep
   reply.header('cache-control', 'no-store')
   const message = err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid.' : 'A path parameter is too long.'
   return sendError(reply, 'validation_failed', message)
+}
+
+/** Node's errors on a connection that have a code of their own; any other (not HTTP, headers too large) is a bad request. */
+const CLIENT_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'payload_too_large',
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: what Node reports on a connection
+ * rather than a request (a request that did not arrive within its headers
+ * or request timeout, bytes that are not HTTP) is answered in the same
+ * shape, when the connection can still take an answer, and the connection
+ * is closed.
+ */
+export function clientError (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const code: ErrorCode = CLIENT_ERROR_CODES[err.code ?? ''] ?? 'validation_failed'
+  this.log.debug({ err, code }, 'client error; closing the connection')
+  if (socket.writable) {
+    const { status, message } = errorCatalogue[code]
+    const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], code, message })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
 }
 
 export function registerErrorHandling (app: FastifyInstance): void {

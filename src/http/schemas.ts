@@ -92,6 +92,18 @@ export const Accepted = Type.Object({ message: Type.String() })
 
 export const HealthStatus = Type.Object({ status: Type.String() })
 
+const CheckStatus = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])
+
+/** GET /health/ready when the database answers (src/http/readiness.ts). */
+export const ReadyStatus = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  checks: Type.Object({
+    database: CheckStatus,
+    redis: Type.Optional(CheckStatus),
+    invalidations: CheckStatus,
+  }),
+})
+
 export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
   error: Type.String(),

@@ -4,6 +4,7 @@ import type { RevocationFeed } from '../domain/revocation-feed.js'
 import type { Sessions } from '../domain/sessions.js'
 import type { KeySet } from '../crypto/keys.js'
 import type { Db } from '../db/client.js'
+import type { Readiness } from './readiness.js'
 
 /** What the routes are given by the composition root (src/app.ts). */
 export interface Services {
@@ -16,4 +17,6 @@ export interface Services {
   audience: string
   keys: KeySet
   db: Db
+  /** The checks behind GET /health/ready. */
+  readiness: () => Promise<Readiness>
 }

@@ -47,9 +47,17 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return { count, redis.call('PTTL', KEYS[1]) }`
 
+// One command rather than MULTI/GET/PTTL/EXEC: one round trip, and no
+// transaction whose parts fail separately while a hung connection is dropped.
+const PEEK = `
+local count = redis.call('GET', KEYS[1])
+if not count then return { 0, 0 } end
+return { tonumber(count), redis.call('PTTL', KEYS[1]) }`
+
 /**
- * Counters in Redis. If Redis cannot be reached the throttle fails open (the
- * attempt is allowed and `onError` is told), like the per-IP rate limit:
+ * Counters in Redis. If Redis cannot be reached, or does not answer within
+ * the client's command timeout, the throttle fails open (the attempt is
+ * allowed and `onError` is told), like the per-IP rate limit:
  * sign-in stays available, and argon2's cost still slows guessing.
  */
 export function redisCounters (redis: Redis, prefix: string, onError: (err: unknown) => void): Counters {
@@ -68,8 +76,8 @@ export function redisCounters (redis: Redis, prefix: string, onError: (err: unkn
       return { count, resetInMs: Math.max(ttl, 0) }
     }, none),
     peek: (key) => guarded(async () => {
-      const [count, ttl] = await redis.multi().get(prefix + key).pttl(prefix + key).exec() as [[null, string | null], [null, number]]
-      return count[1] === null ? none : { count: Number(count[1]), resetInMs: Math.max(ttl[1], 0) }
+      const [count, ttl] = await redis.eval(PEEK, 1, prefix + key) as [number, number]
+      return count === 0 ? none : { count, resetInMs: Math.max(ttl, 0) }
     }, none),
     reset: (key) => guarded(async () => { await redis.del(prefix + key) }, undefined),
   }

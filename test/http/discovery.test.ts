@@ -24,12 +24,12 @@ t.test('access tokens name a published kid and the configured alg', async (t) =>
   t.same(header, { alg: 'ES256', typ: 'at+jwt', kid: keys[0].kid })
 })
 
-t.test('health: live always, ready when the database answers', async (t) => {
+t.test('health: live always, ready when the database answers, with each check named', async (t) => {
   const { app } = await createTestApp(t)
   const live = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(live.statusCode, 200)
   t.same(live.json(), { status: 'ok' })
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ok' })
+  t.same(ready.json(), { status: 'ok', checks: { database: 'ok', invalidations: 'ok' } }, 'no Redis configured: no redis check')
 })

@@ -2,8 +2,9 @@
  * Per-IP request limits on every /auth route (@fastify/rate-limit), counted
  * in Redis when one is configured so that the limit holds across instances.
  * The stricter per-account limit on failed sign-ins is the domain's
- * (src/limits/login-throttle.ts). If Redis is unreachable the limit fails
- * open (skipOnError): availability over throttling.
+ * (src/limits/login-throttle.ts). If Redis is unreachable, or hung past the
+ * client's command timeout (src/bus/redis.ts), the limit fails open
+ * (skipOnError): availability over throttling.
  */
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'

@@ -2,10 +2,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Services } from '../services.js'
 import { sendError } from '../error-handler.js'
-import { ErrorResponses, HealthStatus, Jwks } from '../schemas.js'
+import { ErrorResponses, HealthStatus, Jwks, ReadyStatus } from '../schemas.js'
 
 export const discoveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { keys, db } = services
+  const { keys, readiness } = services
 
   app.get('/.well-known/jwks.json', {
     schema: { response: { 200: Jwks, ...ErrorResponses } },
@@ -20,15 +20,16 @@ export const discoveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
     schema: { response: { 200: HealthStatus } },
   }, async () => ({ status: 'ok' }))
 
+  // 503 only without the database; without Redis or the invalidation bus
+  // vouch stays correct, and answers 200 "degraded" (src/http/readiness.ts).
   app.get('/health/ready', {
-    schema: { response: { 200: HealthStatus, ...ErrorResponses } },
+    schema: { response: { 200: ReadyStatus, ...ErrorResponses } },
   }, async (request, reply) => {
-    try {
-      await db.$queryRaw`SELECT 1`
-      return { status: 'ok' }
-    } catch (err) {
-      request.log.warn({ err }, 'readiness check failed: database unreachable')
+    const { status, checks, cause } = await readiness()
+    if (status === 'unavailable') {
+      request.log.warn({ err: cause, checks }, 'readiness check failed: database unreachable')
       return sendError(reply, 'service_unavailable', 'The database is unreachable.')
     }
+    return { status, checks }
   })
 }
