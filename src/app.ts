@@ -18,6 +18,8 @@ import { lingerOnEarlyErrors } from './http/lingering-close.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
+import { readinessCheck } from './http/readiness.js'
+import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
@@ -68,13 +70,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const services: Services = {
     accounts, sessions, passwordResets, revocationFeed, keys, db,
     issuer: config.tokens.issuer, audience: config.tokens.audience,
+    readiness: readinessCheck({ db, bus: deps.bus, redis: deps.redis && { client: deps.redis, timeoutMs: config.redisCommandTimeout } }),
   }
 
   const app = Fastify({
     loggerInstance: deps.logger ?? createLogger(config.logLevel),
     bodyLimit: BODY_LIMIT,
-    // Fastify also takes a hop count here, which its types leave out.
-    trustProxy: config.trustProxy as boolean | string,
+    trustProxy: trustProxyOption(config.trustProxy),
     return503OnClosing: true,
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,

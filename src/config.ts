@@ -121,6 +121,8 @@ export interface Config {
   readonly redisUrl: string | undefined
   /** Prefix of every Redis key and channel, so deployments can share a Redis. */
   readonly redisKeyPrefix: string
+  /** Milliseconds a Redis command may wait for its answer; a hung Redis is noticed within twice that. */
+  readonly redisCommandTimeout: number
   readonly passwords: {
     readonly minLength: number
     readonly maxLength: number
@@ -339,6 +341,7 @@ export function loadConfig (env: Env): Config {
     corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
+    redisCommandTimeout: int('REDIS_COMMAND_TIMEOUT_MS', 300, 50, 60_000),
     passwords: {
       minLength: int('PASSWORD_MIN_LENGTH', 8, 8, PASSWORD_MAX_LENGTH),
       maxLength: PASSWORD_MAX_LENGTH,
@@ -350,6 +353,22 @@ export function loadConfig (env: Env): Config {
       `or revocation-feed streams, silent between heartbeats, are cut; got ${config.connections.idleTimeout}`)
   }
   return deepFreeze(config)
+}
+
+/**
+ * Values that are valid but unsafe in production, as sentences for the
+ * start-up log (src/start.ts warns with each).
+ */
+export function configWarnings (config: Config): string[] {
+  const warnings: string[] = []
+  const everyAddress = typeof config.trustProxy === 'string' &&
+    config.trustProxy.split(',').some((entry) => /^(0\.0\.0\.0|::)\/0$/.test(entry.trim()))
+  if (config.trustProxy === true || everyAddress) {
+    warnings.push(`TRUST_PROXY=${String(config.trustProxy)} trusts any X-Forwarded-For header: a client can choose the IP ` +
+      'that the per-IP limits count and the device list shows. List the proxies\' addresses instead ' +
+      '(TRUST_PROXY=10.0.0.0/8), or their number (TRUST_PROXY=1) if vouch can be reached only through them.')
+  }
+  return warnings
 }
 
 function deepFreeze<T> (value: T): T {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { ConfigError, OWASP_ARGON2_MINIMUM, loadConfig } from '../src/config.js'
+import { ConfigError, OWASP_ARGON2_MINIMUM, configWarnings, loadConfig } from '../src/config.js'
 import { defaultMaxConnections, openFileLimit } from '../src/http/connections.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -41,6 +41,7 @@ t.test('with no configuration at all, the defaults are those of a fresh local ch
   t.same(OWASP_ARGON2_MINIMUM, { memoryCost: 19_456, timeCost: 2, parallelism: 1 }, 'm = 19 MiB, t = 2, p = 1')
   t.equal(config.passwords.minLength, 8)
   t.equal(config.passwords.maxLength, 256)
+  t.equal(config.redisCommandTimeout, 300, 'a hung Redis costs a request at most 300 ms')
   t.same(config.connections, {
     headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, idleTimeout: 30_000, maxConnections: defaultMaxConnections(openFileLimit()),
   }, 'slow clients are timed out, and connections capped below the open-file limit')
@@ -92,6 +93,18 @@ t.test('the connection cap defaults to the open-file limit less 256 (half of a s
   t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '100' }).connections.maxConnections, 100)
 })
 
+t.test('TRUST_PROXY=true (or a proxy list of every address) is warned about at start-up; a hop count or proxy addresses are not', async (t) => {
+  for (const value of ['true', '0.0.0.0/0', '10.0.0.1, ::/0']) {
+    const warnings = configWarnings(loadConfig({ TRUST_PROXY: value }))
+    t.equal(warnings.length, 1, `TRUST_PROXY=${value}: one warning`)
+    t.match(warnings[0], /^TRUST_PROXY=.* trusts any X-Forwarded-For header/)
+  }
+  for (const value of ['false', '1', '2', '10.0.0.0/8, 127.0.0.1', '::1']) {
+    t.same(configWarnings(loadConfig({ TRUST_PROXY: value })), [], `TRUST_PROXY=${value}: no warning`)
+  }
+  t.same(configWarnings(loadConfig({})), [], 'the defaults warrant no warning')
+})
+
 t.test('the configuration is deeply frozen', async (t) => {
   const config = loadConfig({})
   const unfrozen: string[] = []
@@ -135,6 +148,8 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['REFRESH_TOKEN_SECRET', 'short'],
     ['REFRESH_TOKEN_SECRET', `${Buffer.alloc(32, 1).toString('base64')}+/`],
     ['TRUST_PROXY', 'bogus'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '10'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '0.5s'],
     ['HTTP_REQUEST_TIMEOUT_MS', '0'],
     ['HTTP_HEADERS_TIMEOUT_MS', '20000'],
     ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'five'],
