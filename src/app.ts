@@ -21,6 +21,7 @@ import { perIpRateLimit } from './http/plugins/rate-limit.js'
 import { readinessCheck } from './http/readiness.js'
 import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
+import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
 import { authRoutes } from './http/routes/auth.js'
@@ -100,7 +101,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })
   await app.register(authenticate, { sessions })
-  await app.register(clientAuth, { clients: config.resourceClients })
+  await app.register(clientAuth, {
+    clients: config.resourceClients, counters: deps.counters ?? memoryCounters(), limits: config.rateLimits.clients,
+  })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
   await app.register(discoveryRoutes, { services })

@@ -6,6 +6,8 @@
  * default, in .env.example.
  */
 import { availableParallelism } from 'node:os'
+import { weakSecretReason } from './crypto/secret-strength.js'
+import type { ClientAuthThrottleSettings } from './limits/client-auth-throttle.js'
 import { defaultMaxConnections, openFileLimit, type ConnectionLimits } from './http/connections.js'
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256'
@@ -79,6 +81,8 @@ export interface Config {
       /** Seconds. */
       readonly window: number
     }
+    /** Failed resource-server client authentications (introspection, the revocation feed). */
+    readonly clients: ClientAuthThrottleSettings
   }
   readonly resets: {
     /** Seconds a reset token is valid. */
@@ -207,8 +211,13 @@ export function loadConfig (env: Env): Config {
       const colon = pair.indexOf(':')
       const id = pair.slice(0, colon)
       const secret = pair.slice(colon + 1)
-      if (colon <= 0 || !/^[\w.-]+$/.test(id) || secret.length < 16) {
-        throw new ConfigError('RESOURCE_CLIENTS', 'expected id:secret pairs separated by commas, each secret at least 16 characters')
+      if (colon <= 0 || !/^[\w.-]+$/.test(id)) {
+        throw new ConfigError('RESOURCE_CLIENTS', 'expected id:secret pairs separated by commas')
+      }
+      const weak = weakSecretReason(secret)
+      if (weak !== undefined) {
+        throw new ConfigError('RESOURCE_CLIENTS', `the secret of client "${id}" is too weak (${weak}): ` +
+          'use at least 32 random characters (128 bits or more), e.g. openssl rand -base64 32')
       }
       map.set(id, secret)
     }
@@ -319,6 +328,11 @@ export function loadConfig (env: Env): Config {
         perAccountAndIp: int('LOGIN_MAX_FAILURES', 20, 1),
         perAccount: int('LOGIN_MAX_ACCOUNT_FAILURES', 100, 1),
         window: int('LOGIN_FAILURE_WINDOW', 900, 1, 86_400),
+      },
+      clients: {
+        perClientAndIp: int('CLIENT_AUTH_MAX_FAILURES', 10, 1),
+        perClient: int('CLIENT_AUTH_MAX_CLIENT_FAILURES', 100, 1),
+        window: int('CLIENT_AUTH_FAILURE_WINDOW', 900, 1, 86_400),
       },
     },
     resets: {

@@ -45,6 +45,8 @@ t.test('with no configuration at all, the defaults are those of a fresh local ch
   t.same(config.connections, {
     headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, idleTimeout: 30_000, maxConnections: defaultMaxConnections(openFileLimit()),
   }, 'slow clients are timed out, and connections capped below the open-file limit')
+  t.same(config.rateLimits.clients, { perClientAndIp: 10, perClient: 100, window: 900 }, 'client secrets: 10 failures per client and IP, 100 per client, per 15 min')
+  t.equal(config.resourceClients.size, 0)
 })
 
 t.test('empty and blank values count as unset', async (t) => {
@@ -150,6 +152,15 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['TRUST_PROXY', 'bogus'],
     ['REDIS_COMMAND_TIMEOUT_MS', '10'],
     ['REDIS_COMMAND_TIMEOUT_MS', '0.5s'],
+    ['RESOURCE_CLIENTS', 'orders:orders-secret-0123456789'],
+    ['RESOURCE_CLIENTS', `orders:${'a'.repeat(64)}`],
+    ['RESOURCE_CLIENTS', `orders:${'abcd'.repeat(16)}`],
+    ['RESOURCE_CLIENTS', `orders:${'1234567890'.repeat(3)}98`],
+    ['RESOURCE_CLIENTS', 'no-secret'],
+    ['RESOURCE_CLIENTS', `bad id:${'x'.repeat(32)}`],
+    ['CLIENT_AUTH_MAX_FAILURES', '0'],
+    ['CLIENT_AUTH_MAX_CLIENT_FAILURES', 'many'],
+    ['CLIENT_AUTH_FAILURE_WINDOW', '90000'],
     ['HTTP_REQUEST_TIMEOUT_MS', '0'],
     ['HTTP_HEADERS_TIMEOUT_MS', '20000'],
     ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'five'],
@@ -163,6 +174,23 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     t.equal((err as ConfigError | undefined)?.variable, variable, `${variable}=${value}: the error is about ${variable}`)
     t.match((err as Error | undefined)?.message, new RegExp(`^${variable}\\b`), `${variable}=${value}: the message names ${variable}`)
   }
+})
+
+t.test('resource-server client secrets must be long and random-looking; the refusal names the client, never the secret', async (t) => {
+  const hex = '3f9a6c0e8b2d4f17a5c3e9b0d6f2a8c4'
+  const base64 = 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ='
+  const config = loadConfig({ RESOURCE_CLIENTS: `orders:${hex}, billing:${base64}`, CLIENT_AUTH_MAX_FAILURES: '3', CLIENT_AUTH_MAX_CLIENT_FAILURES: '30', CLIENT_AUTH_FAILURE_WINDOW: '60' })
+  t.same([...config.resourceClients], [['orders', hex], ['billing', base64]], 'openssl rand -hex 16 (128 bits) and -base64 32 (256 bits) are accepted')
+  t.same(config.rateLimits.clients, { perClientAndIp: 3, perClient: 30, window: 60 })
+  t.ok(loadConfig({ RESOURCE_CLIENTS: `orders:${'1234567890'.repeat(4)}` }), '40 random-looking digits (133 bits) pass')
+
+  const weak = 'hunter2hunter2hunter2hunter2hunter2'
+  const err = thrownBy(() => loadConfig({ RESOURCE_CLIENTS: `orders:${hex},billing:${weak}` })) as Error
+  t.type(err, ConfigError)
+  t.match(err.message, /^RESOURCE_CLIENTS: the secret of client "billing" is too weak \(fewer than 8 distinct characters\).*openssl rand/)
+  t.notOk(err.message.includes(weak), 'the message does not repeat the secret')
+  t.match((thrownBy(() => loadConfig({ RESOURCE_CLIENTS: 'orders:short-secret' })) as Error).message, /12 characters, fewer than 32/)
+  t.match((thrownBy(() => loadConfig({ RESOURCE_CLIENTS: `orders:${'1234567890'.repeat(3)}98` })) as Error).message, /about 106 bits, fewer than 128/)
 })
 
 t.test('every variable loadConfig reads is documented in .env.example', async (t) => {

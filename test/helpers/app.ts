@@ -29,6 +29,7 @@ import { createTestClock, type TestClock } from './clock.js'
  */
 export const NO_RATE_LIMITS = Object.freeze({
   RATE_LIMIT_MAX: '1000000000', LOGIN_MAX_FAILURES: '1000000000', LOGIN_MAX_ACCOUNT_FAILURES: '1000000000',
+  CLIENT_AUTH_MAX_FAILURES: '1000000000', CLIENT_AUTH_MAX_CLIENT_FAILURES: '1000000000',
 })
 
 export const CHEAP_ARGON2 = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })

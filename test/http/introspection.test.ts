@@ -3,8 +3,8 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 
-const CLIENT = { id: 'orders', secret: 'orders-secret-0123456789' }
-const env = { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret},billing:billing-secret-0123456789` }
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
+const env = { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret},billing:614w_D7i6T2cl2R7C1P88MOWGEZdPB2T6WXmEhuiuCo` }
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 
 function introspect (app: Parameters<typeof post>[0], token: string, authorization = basic(CLIENT.id, CLIENT.secret)) {
@@ -35,7 +35,7 @@ t.test('client credentials in the body (client_secret_post) and JSON bodies work
     payload: new URLSearchParams({ token: a.accessToken, client_id: CLIENT.id, client_secret: CLIENT.secret }).toString(),
   })
   t.equal(form.json().active, true)
-  const json = await post(app, '/auth/introspect', { token: a.accessToken }, { authorization: basic('billing', 'billing-secret-0123456789') })
+  const json = await post(app, '/auth/introspect', { token: a.accessToken }, { authorization: basic('billing', '614w_D7i6T2cl2R7C1P88MOWGEZdPB2T6WXmEhuiuCo') })
   t.equal(json.json().active, true)
 })
 

@@ -24,7 +24,7 @@ import { createVerifier, VerifierError, type Verifier, type VerifierOptions } fr
 import { TEST_PROVIDER } from '../helpers/app.js'
 import { call, startVouch, type VouchProcess } from '../helpers/process.js'
 
-const CLIENT = { id: 'orders', secret: 'orders-secret-0123456789' }
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const ISSUER = 'http://vouch.test'
 const TARGET_MS = 1000
 const POLL_MS = 50

@@ -14,7 +14,7 @@ import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 import { createCuttableProxy } from '../helpers/proxy.js'
 
-const CLIENT = { id: 'orders', secret: 'orders-secret-0123456789' }
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const SILENCE_MS = 1000
 const DISCONNECTED_MS = 400
 

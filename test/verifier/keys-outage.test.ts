@@ -14,7 +14,7 @@ import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 import { freePort } from '../helpers/process.js'
 
-const CLIENT = { id: 'orders', secret: 'orders-secret-0123456789' }
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const ISSUER = 'http://vouch.test'
 const ENV = { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '200', JWT_ISSUER: ISSUER }
 

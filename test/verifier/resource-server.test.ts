@@ -14,7 +14,7 @@ import { createScratchDatabase } from '../../src/db/scratch.js'
 import { TEST_PROVIDER } from '../helpers/app.js'
 import { call, startVouch, type VouchProcess } from '../helpers/process.js'
 
-const CLIENT = { id: 'orders', secret: 'orders-secret-0123456789' }
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const BOUND_MS = 1000
 
 async function deployment (t: Test) {

@@ -3,12 +3,16 @@
  * with the client id and secret from RESOURCE_CLIENTS, or `client_id` and
  * `client_secret` in the body. Secrets are compared in constant time. Routes
  * opt in with `config: { auth: 'client' }`; a failure is 401
- * invalid_credentials with a Basic challenge.
+ * invalid_credentials with a Basic challenge. Failures are throttled per
+ * client id and IP, and per client id (src/limits/client-auth-throttle.ts):
+ * past the limits the answer is 429 rate_limited, whatever the secret.
  */
 import type { FastifyRequest, onRequestAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { hashSecret, sameHash } from '../../crypto/secrets.js'
 import { DomainError } from '../../errors.js'
+import type { Counters } from '../../limits/counters.js'
+import { createClientAuthThrottle, type ClientAuthThrottleSettings } from '../../limits/client-auth-throttle.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -35,9 +39,17 @@ function credentialsOf (request: FastifyRequest): [string, string] | undefined {
   return undefined
 }
 
-export const clientAuth = fp<{ clients: ReadonlyMap<string, string> }>(async (app, { clients }) => {
+export interface ClientAuthOptions {
+  clients: ReadonlyMap<string, string>
+  /** Where failures are counted (memory, or Redis for several instances). */
+  counters: Counters
+  limits: ClientAuthThrottleSettings
+}
+
+export const clientAuth = fp<ClientAuthOptions>(async (app, { clients, counters, limits }) => {
   const hashes = new Map([...clients].map(([id, secret]) => [id, hashSecret(secret)]))
   const dummy = hashSecret('no such client')
+  const throttle = createClientAuthThrottle(counters, limits, (event) => app.log.warn({ event }, 'client authentication throttled'))
   app.decorateRequest('clientId', '')
 
   const check = async (request: FastifyRequest) => {
@@ -45,7 +57,11 @@ export const clientAuth = fp<{ clients: ReadonlyMap<string, string> }>(async (ap
     const expected = hashes.get(id)
     // Always one comparison, known client or not.
     const matches = sameHash(hashSecret(secret), expected ?? dummy) && expected !== undefined
-    if (!matches) throw new DomainError('invalid_credentials', 'Client authentication failed.')
+    if (!matches) {
+      await throttle.failed(expected === undefined ? undefined : id, request.ip)
+      throw new DomainError('invalid_credentials', 'Client authentication failed.')
+    }
+    await throttle.succeeded(id, request.ip)
     request.clientId = id
   }
   // Header credentials are checked before the body is read; body credentials after it is parsed.
