@@ -61,6 +61,7 @@ const ledgerFile = option('ledger')
 const GRACE_S = 3
 const TIME_LIMIT_MS = 5 * 60_000
 const CLIENT_ID = 'chaos'
+const ISSUER = 'http://auth.chaos.test'
 
 const settings: CheckSettings = { ...DEFAULT_SETTINGS, graceMs: GRACE_S * 1000 }
 
@@ -80,13 +81,16 @@ const t0 = performance.now()
 const now = () => performance.now() - t0
 const log = (message: string) => process.stderr.write(`[chaos ${(now() / 1000).toFixed(1)} s] ${message}\n`)
 
-process.once('SIGINT', () => { killChildren(); process.exit(130) })
-process.once('SIGTERM', () => { killChildren(); process.exit(143) })
-setTimeout(() => {
-  log(`time limit of ${TIME_LIMIT_MS / 1000} s reached; stopping`)
+/** Stops everything this run started (the throw-away database too, given 10 s), then exits. */
+function abandon (reason: string, code: number): void {
+  log(`${reason}; cleaning up`)
   killChildren()
-  process.exit(2)
-}, TIME_LIMIT_MS).unref()
+  setTimeout(() => process.exit(code), 10_000).unref()
+  void cleanUp().finally(() => process.exit(code))
+}
+process.once('SIGINT', () => abandon('interrupted', 130))
+process.once('SIGTERM', () => abandon('terminated', 143))
+setTimeout(() => abandon(`time limit of ${TIME_LIMIT_MS / 1000} s reached`, 2), TIME_LIMIT_MS).unref()
 
 const ledger = new Ledger()
 let phase = 'setup'
@@ -94,7 +98,8 @@ const activeFaults = new Set<string>()
 
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 async function cleanUp (): Promise<void> {
-  for (const cleanup of cleanups.reverse()) {
+  // Last started, first stopped; each runs once even if cleaning up is asked twice.
+  for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) {
     try { await cleanup() } catch (err) { log(`cleanup: ${(err as Error).message}`) }
   }
 }
@@ -124,6 +129,8 @@ async function main (): Promise<number> {
     // Instances of one deployment share their key material.
     SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
     REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    // One issuer for the deployment, whatever address each instance listens on.
+    JWT_ISSUER: ISSUER,
     RESOURCE_CLIENTS: `${CLIENT_ID}:${clientSecret}`,
     REFRESH_REUSE_GRACE: String(GRACE_S),
     LOG_LEVEL: 'warn',
@@ -142,7 +149,7 @@ async function main (): Promise<number> {
   // The verifier follows b's feed (b is the instance killed), with a as the other instance of the deployment.
   const verifier: Verifier = createVerifier({
     vouchUrl: [instances.b.base, instances.a.base],
-    issuer: 'http://localhost:3000',
+    issuer: ISSUER,
     audience: 'vouch',
     clientId: CLIENT_ID,
     clientSecret,
