@@ -1,5 +1,5 @@
 /**
- * Tokens verified per second by vouch/verifier against jose's bare
+ * Tokens verified per second by @vouch/verifier against jose's bare
  * `jwtVerify` on the same token with the same key, in the same run (target
  * ratio ≥ 0.9): what the revocation check and the plumbing cost on top of
  * the signature. `npm run bench:verifier` (`-- --quick` for a short run).
@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
-import { createVerifier } from '../src/verifier/index.js'
+import { createVerifier } from '@vouch/verifier'
 import { applyMigrations } from '../src/db/migrate.js'
 import { createScratchDatabase } from '../src/db/scratch.js'
 import { post, quick, startBenchServer, table } from './lib/harness.js'
@@ -51,7 +51,7 @@ try {
   console.log(`\nToken verification, one process, 64 in flight, ${seconds} s each (alternating rounds)\n`)
   console.log(table(['verifier', 'tokens/s'], [
     ['jose jwtVerify (signature and claims only)', (bareTotal / rounds).toFixed(0)],
-    ['vouch/verifier (plus revocation state)', (fullTotal / rounds).toFixed(0)],
+    ['@vouch/verifier (plus revocation state)', (fullTotal / rounds).toFixed(0)],
     ['ratio (target ≥ 0.9)', `${ratio.toFixed(3)} ${ratio >= 0.9 ? 'met' : 'missed'}`],
   ]))
   await verifier.close()

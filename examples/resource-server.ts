@@ -1,7 +1,7 @@
 // An API that trusts vouch: `VOUCH_URL=… VOUCH_CLIENT_ID=… VOUCH_CLIENT_SECRET=… tsx examples/resource-server.ts`.
 // Tokens are checked locally (signature from vouch's JWKS, revocations from its feed): no call to vouch per request.
 import Fastify from 'fastify'
-import { vouchAuth } from 'vouch/verifier/fastify'
+import { vouchAuth } from '@vouch/verifier/fastify'
 
 const vouchUrl = process.env.VOUCH_URL ?? 'http://127.0.0.1:3000'
 const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })

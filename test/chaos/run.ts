@@ -34,7 +34,7 @@ import { generatePrivateJwk } from '../../src/crypto/keys.js'
 import { createDb, type Db } from '../../src/db/client.js'
 import { applyMigrations } from '../../src/db/migrate.js'
 import { createScratchDatabase, type ScratchDatabase } from '../../src/db/scratch.js'
-import { createVerifier, type Verifier } from '../../src/verifier/index.js'
+import { createVerifier, type Verifier } from '@vouch/verifier'
 import { NO_RATE_LIMITS } from '../helpers/app.js'
 import { createCuttableProxy } from '../helpers/proxy.js'
 import {

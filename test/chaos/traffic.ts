@@ -7,7 +7,7 @@
  * to both instances and the verifier 1.1 s after the revocation answered.
  * Every request goes through `Harness.send`, which writes the ledger.
  */
-import type { Verifier } from '../../src/verifier/index.js'
+import type { Verifier } from '@vouch/verifier'
 import type { Answer, JsonClient } from './http.js'
 import type { EndTag, Entry, Ledger, Purpose, Revocation, Target, TokenInfo } from './ledger.js'
 

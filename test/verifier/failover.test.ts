@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { generatePrivateJwk } from '../../src/crypto/keys.js'
 import { createScratchDatabase } from '../../src/db/scratch.js'
-import { createVerifier, VerifierError, type Verifier, type VerifierOptions } from '../../src/verifier/index.js'
+import { createVerifier, VerifierError, type Verifier, type VerifierOptions } from '@vouch/verifier'
 import { TEST_PROVIDER } from '../helpers/app.js'
 import { call, startVouch, type VouchProcess } from '../helpers/process.js'
 

@@ -22,7 +22,7 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { createScratchDatabase } from '../../src/db/scratch.js'
-import { createVerifier, VerifierError, type Verifier } from '../../src/verifier/index.js'
+import { createVerifier, VerifierError, type Verifier } from '@vouch/verifier'
 import { TEST_PROVIDER } from '../helpers/app.js'
 import { call, startVouch, type VouchProcess } from '../helpers/process.js'
 

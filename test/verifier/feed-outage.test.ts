@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { createVerifier, VerifierError, type Verifier } from '../../src/verifier/index.js'
+import { createVerifier, VerifierError, type Verifier } from '@vouch/verifier'
 import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 import { createCuttableProxy } from '../helpers/proxy.js'

@@ -1,5 +1,5 @@
 /**
- * vouch/verifier/fastify when vouch's signing keys cannot be fetched: an
+ * @vouch/verifier/fastify when vouch's signing keys cannot be fetched: an
  * outage is an availability failure (503 with Retry-After), never a verdict
  * on the token (401 invalid_token); with fallback: 'introspect' vouch judges
  * the token instead. A kid missing from a JWKS that was fetched is still the
@@ -8,8 +8,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from 'jose'
 import t, { type Test } from 'tap'
-import { vouchAuth } from '../../src/verifier/fastify.js'
-import type { VerifierOptions } from '../../src/verifier/index.js'
+import { vouchAuth } from '@vouch/verifier/fastify'
+import type { VerifierOptions } from '@vouch/verifier'
 import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 import { freePort } from '../helpers/process.js'

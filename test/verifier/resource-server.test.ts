@@ -1,6 +1,6 @@
 /**
  * A real vouch server and a separate resource-server process
- * (examples/resource-server.ts, using vouch/verifier/fastify): tokens are
+ * (examples/resource-server.ts, using @vouch/verifier/fastify): tokens are
  * checked with no call to vouch per request, and revocations made at vouch
  * reach the resource server within a second.
  */

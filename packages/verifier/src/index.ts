@@ -1,5 +1,5 @@
 /**
- * vouch/verifier: checks vouch access tokens inside a resource server, with
+ * @vouch/verifier: checks vouch access tokens inside a resource server, with
  * no call to vouch per request, and keeps vouch's promise that a bumped
  * version or a revoked session kills a token at once. Depends on jose only.
  *

@@ -1,5 +1,5 @@
 /**
- * vouch/verifier/fastify: a Fastify plugin for resource servers. It checks
+ * @vouch/verifier/fastify: a Fastify plugin for resource servers. It checks
  * the bearer token of every request in its scope with the verifier (no call
  * to vouch per request) and puts the claims on `request.user`. Routes opt
  * out with `config: { public: true }`. Failures answer vouch's error shape:
@@ -12,8 +12,7 @@
  * await app.register(vouchAuth, { vouchUrl, issuer, audience: 'vouch', clientId, clientSecret })
  * app.get('/orders', async (request) => listOrders(request.user!.sub))
  */
-import type { FastifyReply } from 'fastify'
-import fp from 'fastify-plugin'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { createVerifier, VerifierError, type VerifiedToken, type Verifier, type VerifierOptions } from './index.js'
 
 declare module 'fastify' {
@@ -41,7 +40,7 @@ function refuse (reply: FastifyReply, status: 401 | 503, code: string, message: 
   return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Service Unavailable', code, message })
 }
 
-export const vouchAuth = fp<VouchAuthOptions>(async (app, options) => {
+const plugin: FastifyPluginAsync<VouchAuthOptions> = async (app, options) => {
   const verifier = 'verifier' in options ? options.verifier : createVerifier(options)
   app.decorate('vouch', verifier)
   app.decorateRequest('user', null)
@@ -62,6 +61,17 @@ export const vouchAuth = fp<VouchAuthOptions>(async (app, options) => {
       return refuse(reply, 401, err.code, err.message)
     }
   })
-}, { name: 'vouch-auth', fastify: '5.x' })
+}
+
+/**
+ * What fastify-plugin would do, without the dependency: the hooks and
+ * decorators apply to the scope that registers the plugin (no
+ * encapsulation), under a name, for Fastify 5.
+ */
+export const vouchAuth: FastifyPluginAsync<VouchAuthOptions> = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'vouch-auth',
+  [Symbol.for('plugin-meta')]: { name: 'vouch-auth', fastify: '5.x' },
+})
 
 export default vouchAuth
