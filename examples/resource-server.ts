@@ -8,7 +8,7 @@ const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 
 await app.register(vouchAuth, {
   vouchUrl,
-  issuer: process.env.VOUCH_ISSUER ?? 'http://localhost:3000',
+  issuer: process.env.VOUCH_ISSUER ?? vouchUrl, // vouch's issuer is its PUBLIC_URL (by default, where it serves)
   audience: process.env.VOUCH_AUDIENCE ?? 'vouch',
   clientId: process.env.VOUCH_CLIENT_ID ?? 'orders',
   clientSecret: process.env.VOUCH_CLIENT_SECRET ?? '',

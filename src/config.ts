@@ -25,6 +25,14 @@ const FEED_CLOCK_SKEW_MS = 2000
 export interface Config {
   readonly host: string
   readonly port: number
+  /**
+   * Where clients reach vouch, without a trailing slash: PUBLIC_URL, else
+   * JWT_ISSUER when it is an http(s) URL, else http://HOST:PORT. The base of
+   * the metadata's URLs, of RESET_URL's default and of the default issuer.
+   */
+  readonly publicUrl: string
+  /** True when publicUrl was derived from HOST and PORT (nothing said where clients reach vouch). */
+  readonly publicUrlDerived: boolean
   /** Worker processes started by src/cluster.ts. */
   readonly workers: number
   readonly logLevel: string
@@ -43,8 +51,11 @@ export interface Config {
   /** Where generated key material lives (signing keys, refresh-token secret). */
   readonly dataDir: string
   readonly tokens: {
+    /** `iss`: JWT_ISSUER, else publicUrl. */
     readonly issuer: string
     readonly audience: string
+    /** `client_id` (RFC 9068): the client the tokens are issued to, vouch's own first-party applications. */
+    readonly clientId: string
     readonly algorithm: SigningAlgorithm
     /** SIGNING_KEYS, unparsed: one or more private keys as JWK (JSON) or PKCS#8 PEM. */
     readonly signingKeys: string | undefined
@@ -230,6 +241,41 @@ export function loadConfig (env: Env): Config {
     return raw
   }
 
+  /** Where clients reach vouch: said by PUBLIC_URL (or an http(s) JWT_ISSUER), or derived from where it listens. */
+  const publicUrl = (host: string, port: number): { url: string, derived: boolean } => {
+    const raw = read('PUBLIC_URL')
+    if (raw !== undefined) {
+      const parsed = URL.canParse(raw) ? new URL(raw) : undefined
+      if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || raw.includes('?') || raw.includes('#') ||
+          parsed.username !== '' || parsed.password !== '') {
+        throw new ConfigError('PUBLIC_URL', `must be an http(s) URL without query, fragment or credentials, such as https://auth.example.com, got "${raw}"`)
+      }
+      return { url: withoutTrailingSlash(parsed), derived: false }
+    }
+    const issuer = read('JWT_ISSUER')
+    if (issuer !== undefined && /^https?:\/\/[^?#]*$/i.test(issuer) && URL.canParse(issuer)) {
+      return { url: withoutTrailingSlash(new URL(issuer)), derived: false }
+    }
+    if (port === 0) {
+      throw new ConfigError('PUBLIC_URL', 'PORT=0 lets the system choose the port at start-up, so the issuer cannot be ' +
+        'derived from it: set PUBLIC_URL (or JWT_ISSUER)')
+    }
+    // A wildcard address is not one a client can use; on this machine, localhost reaches it.
+    const name = host === '0.0.0.0' || host === '::' || host === '[::]' ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
+    const derived = `http://${name}:${port}`
+    if (!URL.canParse(derived)) throw new ConfigError('HOST', `cannot be part of a URL (${derived}); set PUBLIC_URL`)
+    return { url: withoutTrailingSlash(new URL(derived)), derived: true }
+  }
+
+  const clientId = (): string => {
+    const raw = read('JWT_CLIENT_ID') ?? 'vouch'
+    // RFC 6749 appendix A.1: client_id = *VSCHAR.
+    if (!/^[\x20-\x7E]{1,255}$/.test(raw)) {
+      throw new ConfigError('JWT_CLIENT_ID', `must be 1 to 255 printable ASCII characters, got "${raw}"`)
+    }
+    return raw
+  }
+
   const databaseUrl = (): string => {
     const raw = read('DATABASE_URL') ?? 'file:./data/vouch.db'
     const sqlite = raw.startsWith('file:') && raw.length > 'file:'.length
@@ -292,9 +338,15 @@ export function loadConfig (env: Env): Config {
     connectTimeout: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
   }
 
+  const host = read('HOST') ?? '127.0.0.1'
+  const port = int('PORT', 3000, 0, 65_535)
+  const served = publicUrl(host, port)
+
   const config: Config = {
-    host: read('HOST') ?? '127.0.0.1',
-    port: int('PORT', 3000, 0, 65_535),
+    host,
+    port,
+    publicUrl: served.url,
+    publicUrlDerived: served.derived,
     workers: int('WORKERS', availableParallelism(), 1, 256),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
@@ -303,8 +355,9 @@ export function loadConfig (env: Env): Config {
     database,
     dataDir: read('DATA_DIR') ?? './data',
     tokens: {
-      issuer: url('JWT_ISSUER', 'http://localhost:3000'),
+      issuer: url('JWT_ISSUER', served.url),
       audience: read('JWT_AUDIENCE') ?? 'vouch',
+      clientId: clientId(),
       algorithm: oneOf<SigningAlgorithm>('SIGNING_ALG', 'EdDSA', ['EdDSA', 'ES256']),
       signingKeys: read('SIGNING_KEYS'),
       refreshTokenSecret: refreshTokenSecret(),
@@ -344,7 +397,7 @@ export function loadConfig (env: Env): Config {
     },
     mail: {
       from: read('MAIL_FROM') ?? 'vouch <no-reply@localhost>',
-      resetUrl: url('RESET_URL', 'http://localhost:3000/reset-password'),
+      resetUrl: url('RESET_URL', `${served.url}/reset-password`),
       resetTemplate: read('RESET_EMAIL_TEMPLATE'),
       smtp: smtp(),
     },
@@ -382,7 +435,22 @@ export function configWarnings (config: Config): string[] {
       'that the per-IP limits count and the device list shows. List the proxies\' addresses instead ' +
       '(TRUST_PROXY=10.0.0.0/8), or their number (TRUST_PROXY=1) if vouch can be reached only through them.')
   }
+  if (config.publicUrlDerived && !isLoopback(config.host)) {
+    warnings.push(`Neither PUBLIC_URL nor JWT_ISSUER is set: vouch signs tokens as issuer ${config.tokens.issuer}, and its ` +
+      `metadata points there, derived from HOST=${config.host} and PORT=${config.port}. Resource servers that reach ` +
+      'vouch at another URL refuse every token: a production deployment must set PUBLIC_URL to the URL clients use ' +
+      '(e.g. PUBLIC_URL=https://auth.example.com).')
+  }
   return warnings
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || /^127(\.\d{1,3}){3}$/.test(host) || host === '::1' || host === '[::1]'
+}
+
+/** A URL's text without the slash URL adds after a bare origin (or that PUBLIC_URL ended with). */
+function withoutTrailingSlash (url: URL): string {
+  return url.href.replace(/\/+$/, '')
 }
 
 function deepFreeze<T> (value: T): T {

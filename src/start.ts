@@ -65,7 +65,11 @@ export async function serve (config: Config): Promise<void> {
   })
 
   await app.listen({ host: config.host, port: config.port })
-  app.log.info({ kid: keys.current.kid, alg: keys.algorithm, invalidations: busKindFor(config) }, 'ready')
+  // What resource servers must be told: tokens are refused for any other iss or aud.
+  app.log.info({
+    issuer: config.tokens.issuer, audience: config.tokens.audience, metadata: `${config.publicUrl}/.well-known/oauth-authorization-server`,
+    kid: keys.current.kid, alg: keys.algorithm, invalidations: busKindFor(config),
+  }, 'ready')
 }
 
 export function exitOnStartupError (err: unknown): never {

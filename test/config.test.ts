@@ -33,8 +33,11 @@ t.test('with no configuration at all, the defaults are those of a fresh local ch
   t.equal(config.tokens.clockSkew, 5)
   t.equal(config.tokens.signingKeys, undefined, 'a key is generated')
   t.equal(config.tokens.refreshTokenSecret, undefined, 'a secret is generated')
-  t.equal(config.tokens.issuer, 'http://localhost:3000')
+  t.equal(config.tokens.issuer, 'http://127.0.0.1:3000', 'where vouch serves (HOST:PORT)')
+  t.equal(config.publicUrl, 'http://127.0.0.1:3000')
+  t.equal(config.mail.resetUrl, 'http://127.0.0.1:3000/reset-password')
   t.equal(config.tokens.audience, 'vouch')
+  t.equal(config.tokens.clientId, 'vouch')
   t.equal(config.sessions.lifetime, 1_209_600, '14 days')
   t.equal(config.sessions.reuseGraceWindow, 10)
   t.same(config.passwords.argon2, OWASP_ARGON2_MINIMUM)
@@ -80,6 +83,42 @@ t.test("the revocation feed's overlap covers the longest a write can wait, unles
   t.equal(loadConfig({}).feedOverlap, 5000 + 5000 + 2000, 'connection wait + statement timeout + clock skew')
   t.equal(loadConfig({ DB_CONNECT_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '30000' }).feedOverlap, 33_000)
   t.equal(loadConfig({ REVOCATION_FEED_OVERLAP_MS: '60000' }).feedOverlap, 60_000)
+})
+
+t.test('with JWT_ISSUER unset, the issuer is PUBLIC_URL, or where vouch listens (localhost for a wildcard address)', async (t) => {
+  const issuer = (env: Record<string, string>) => loadConfig(env).tokens.issuer
+  t.equal(issuer({ PUBLIC_URL: 'https://auth.example.com/' }), 'https://auth.example.com', 'without the trailing slash')
+  t.equal(issuer({ PUBLIC_URL: 'https://Example.com:443/auth/' }), 'https://example.com/auth', 'normalised, with a path prefix')
+  t.equal(issuer({ HOST: '10.1.2.3', PORT: '8080' }), 'http://10.1.2.3:8080')
+  t.equal(issuer({ HOST: '0.0.0.0', PORT: '8080' }), 'http://localhost:8080', '0.0.0.0 is no address a client can use')
+  t.equal(issuer({ HOST: '::', PORT: '8080' }), 'http://localhost:8080', 'nor is ::')
+  t.equal(issuer({ HOST: '::1', PORT: '8080' }), 'http://[::1]:8080')
+  t.equal(issuer({ HOST: 'auth.internal', PORT: '80' }), 'http://auth.internal', 'the default port left out')
+  t.equal(issuer({ JWT_ISSUER: 'https://id.example.com/', PUBLIC_URL: 'https://auth.example.com' }), 'https://id.example.com/', 'JWT_ISSUER is taken as it is')
+
+  const both = loadConfig({ PUBLIC_URL: 'https://auth.example.com', RESET_URL: 'https://app.example.com/reset' })
+  t.equal(both.mail.resetUrl, 'https://app.example.com/reset', 'RESET_URL still wins')
+  t.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).mail.resetUrl, 'https://auth.example.com/reset-password')
+  t.equal(loadConfig({ JWT_ISSUER: 'https://id.example.com' }).publicUrl, 'https://id.example.com', 'the URLs follow an http(s) JWT_ISSUER')
+  t.equal(loadConfig({ JWT_ISSUER: 'urn:example:vouch', PORT: '4000' }).publicUrl, 'http://127.0.0.1:4000', 'but not a URN')
+  t.equal(loadConfig({ JWT_CLIENT_ID: 'acme-web' }).tokens.clientId, 'acme-web')
+
+  const err = thrownBy(() => loadConfig({ PORT: '0' })) as ConfigError
+  t.type(err, ConfigError, 'PORT=0 alone gives no issuer to derive')
+  t.equal(err.variable, 'PUBLIC_URL')
+  t.match(err.message, /^PUBLIC_URL: PORT=0 .*set PUBLIC_URL/)
+  t.equal(loadConfig({ PORT: '0', PUBLIC_URL: 'http://127.0.0.1:4000' }).tokens.issuer, 'http://127.0.0.1:4000')
+})
+
+t.test('an issuer derived from a non-loopback HOST is warned about at start-up: production must set PUBLIC_URL', async (t) => {
+  for (const host of ['0.0.0.0', '::', '10.1.2.3']) {
+    const warnings = configWarnings(loadConfig({ HOST: host }))
+    t.equal(warnings.length, 1, `HOST=${host}: one warning`)
+    t.match(warnings[0], /^Neither PUBLIC_URL nor JWT_ISSUER is set: vouch signs tokens as issuer http:\/\/.*a production deployment must set PUBLIC_URL/)
+  }
+  for (const env of [{ HOST: '0.0.0.0', PUBLIC_URL: 'https://auth.example.com' }, { HOST: '0.0.0.0', JWT_ISSUER: 'https://auth.example.com' }, { HOST: 'localhost' }, { HOST: '::1' }]) {
+    t.same(configWarnings(loadConfig(env)), [], `${JSON.stringify(env)}: no warning`)
+  }
 })
 
 t.test('the connection cap defaults to the open-file limit less 256 (half of a small one), at most 4096', async (t) => {
@@ -147,6 +186,13 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'file:'],
     ['JWT_ISSUER', 'not a url'],
+    ['PUBLIC_URL', 'auth.example.com'],
+    ['PUBLIC_URL', 'ftp://auth.example.com'],
+    ['PUBLIC_URL', 'https://auth.example.com/?tenant=1'],
+    ['PUBLIC_URL', 'https://auth.example.com/#top'],
+    ['PUBLIC_URL', 'https://user:pass@auth.example.com'],
+    ['JWT_CLIENT_ID', 'caf\u00e9'],
+    ['JWT_CLIENT_ID', 'x'.repeat(256)],
     ['REFRESH_TOKEN_SECRET', 'short'],
     ['REFRESH_TOKEN_SECRET', `${Buffer.alloc(32, 1).toString('base64')}+/`],
     ['TRUST_PROXY', 'bogus'],

@@ -1,8 +1,13 @@
 /**
- * Access tokens: RFC 9068-shaped JWS (`typ: at+jwt`) signed with the current
- * key of the key set. Verification accepts only the configured algorithm
- * (never `none`, never HMAC), a key published under the token's `kid`, the
- * configured `iss` and `aud`, and a well-formed `sub`/`sid`/`ver`/`jti`.
+ * Access tokens: RFC 9068 JWT access tokens (`typ: at+jwt`; `iss`, `exp`,
+ * `aud`, `sub`, `client_id`, `iat`, `jti`, plus vouch's `sid` and `ver`),
+ * signed with the current key of the key set, so that any standard JWT
+ * library accepts them from the issuer's metadata and JWKS. Verification
+ * accepts only the configured algorithm (never `none`, never HMAC), a key
+ * published under the token's `kid`, the configured `iss` and `aud`, and a
+ * well-formed `sub`/`sid`/`ver`/`jti`. `client_id` is not required, so that
+ * tokens signed before it was added (at most ACCESS_TOKEN_TTL old) still
+ * work, and any string is accepted: changing JWT_CLIENT_ID signs no one out.
  * Whether the token's version and session are still live is decided by the
  * session service, not here.
  */
@@ -19,11 +24,15 @@ export interface AccessClaims {
   readonly jti: string
   readonly iat: number
   readonly exp: number
+  /** Undefined only in tokens signed before vouch set it. */
+  readonly client_id: string | undefined
 }
 
 export interface AccessTokenSettings {
   readonly issuer: string
   readonly audience: string
+  /** `client_id`: the client the tokens are issued to (vouch's first-party applications). */
+  readonly clientId: string
   /** Seconds. */
   readonly ttl: number
   /** Seconds. */
@@ -78,7 +87,7 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
 
     issue ({ userId, sessionId, version }) {
       const now = Math.floor(clock.now().getTime() / 1000)
-      return new SignJWT({ sid: sessionId, ver: version })
+      return new SignJWT({ client_id: settings.clientId, sid: sessionId, ver: version })
         .setProtectedHeader({ alg: keys.algorithm, typ: ACCESS_TOKEN_TYPE, kid: keys.current.kid })
         .setIssuer(settings.issuer)
         .setAudience(settings.audience)
@@ -107,13 +116,14 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
         if (err instanceof errors.JWTExpired) throw new DomainError('token_expired')
         throw new DomainError('invalid_token')
       }
-      const { sub, sid, ver, jti, iat, exp } = payload
+      const { sub, sid, ver, jti, iat, exp, client_id: clientId } = payload
       if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' ||
           typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0 ||
-          typeof iat !== 'number' || typeof exp !== 'number') {
+          typeof iat !== 'number' || typeof exp !== 'number' ||
+          (clientId !== undefined && typeof clientId !== 'string')) {
         throw new DomainError('invalid_token')
       }
-      const claims = { sub, sid, ver, jti, iat, exp }
+      const claims = { sub, sid, ver, jti, iat, exp, client_id: clientId }
       remember(token, claims, payload.nbf)
       return claims
     },

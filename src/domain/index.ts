@@ -59,6 +59,7 @@ export function createDomain ({
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
+    clientId: config.tokens.clientId,
     ttl: config.tokens.accessTokenTtl,
     clockSkew: config.tokens.clockSkew,
   }, clock)

@@ -23,8 +23,15 @@ export const Credentials = Type.Object({
 }, { additionalProperties: false })
 export type Credentials = Static<typeof Credentials>
 
+/**
+ * Room for any token vouch issues: an access token sent by mistake (about
+ * 520 characters with RFC 9068's claims, more with a long issuer) is
+ * answered as an invalid token, not a schema error.
+ */
+const TOKEN_MAX_LENGTH = 4096
+
 export const RefreshRequest = Type.Object({
-  refreshToken: Type.String({ minLength: 1, maxLength: 512 }),
+  refreshToken: Type.String({ minLength: 1, maxLength: TOKEN_MAX_LENGTH }),
 }, { additionalProperties: false })
 
 export const ForgotPassword = Type.Object({
@@ -32,7 +39,7 @@ export const ForgotPassword = Type.Object({
 }, { additionalProperties: false })
 
 export const ResetPassword = Type.Object({
-  token: Type.String({ minLength: 1, maxLength: 512 }),
+  token: Type.String({ minLength: 1, maxLength: TOKEN_MAX_LENGTH }),
   newPassword: Password,
   deviceName: Type.Optional(DeviceName),
 }, { additionalProperties: false })

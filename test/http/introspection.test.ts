@@ -22,7 +22,7 @@ t.test('an active token is reported with its standard claims', async (t) => {
   t.equal(res.statusCode, 200)
   t.equal(res.headers['cache-control'], 'no-store')
   const body = res.json()
-  t.match(body, { active: true, token_type: 'Bearer', sub: a.user.id, sid: a.sessionId, ver: 0, iss: config.tokens.issuer, aud: 'vouch', jti: String })
+  t.match(body, { active: true, token_type: 'Bearer', sub: a.user.id, sid: a.sessionId, ver: 0, iss: config.tokens.issuer, aud: 'vouch', jti: String, client_id: 'vouch' })
   t.ok(body.exp > body.iat)
 })
 

@@ -47,6 +47,8 @@ t.test('a frozen Redis costs each request at most its timeout, bypasses the revo
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const shared = {
     DATABASE_URL: database.url,
+    // One deployment: one issuer, whatever port each instance listens on.
+    PUBLIC_URL: 'http://vouch.test',
     SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
     REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
     REDIS_URL: redis.url,

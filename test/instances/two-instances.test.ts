@@ -36,9 +36,10 @@ async function twoInstances (t: Test, env: Record<string, string>): Promise<[Vou
   t.teardown(() => database.drop())
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-instances-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  // Instances of one deployment share the key material through configuration.
+  // Instances of one deployment share the key material and the URL clients reach them at (the issuer) through configuration.
   const shared = {
     DATABASE_URL: database.url,
+    PUBLIC_URL: 'http://vouch.test',
     SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
     REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
     LOG_LEVEL: 'warn',

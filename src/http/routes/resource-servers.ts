@@ -36,6 +36,8 @@ const IntrospectionResponse = Type.Object({
   iat: Type.Optional(Type.Integer()),
   exp: Type.Optional(Type.Integer()),
   jti: Type.Optional(Type.String()),
+  /** RFC 7662 / RFC 9068: the client the token was issued to (JWT_CLIENT_ID). */
+  client_id: Type.Optional(Type.String()),
 })
 
 export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptions> = async (app, { services }) => {
