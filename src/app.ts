@@ -26,6 +26,8 @@ import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
+import { metadataRoutes } from './http/routes/metadata.js'
+import { tokenRevocationRoutes } from './http/routes/token-revocation.js'
 import { sessionRoutes } from './http/routes/sessions.js'
 import type { Services } from './http/services.js'
 
@@ -108,6 +110,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { services })
   await app.register(discoveryRoutes, { services })
   await app.register(resourceServerRoutes, { services })
+  await app.register(metadataRoutes, { services, publicUrl: config.publicUrl })
+  await app.register(tokenRevocationRoutes, { services })
   return app
 }
 

@@ -101,6 +101,14 @@ export interface Sessions {
   list (principal: Principal): Promise<SessionView[]>
   /** Revokes one of the caller's sessions; `not_found` for anyone else's. */
   revoke (principal: Principal, sessionId: string): Promise<void>
+  /**
+   * Token revocation (RFC 7009): ends the session, like logout, of an access
+   * token vouch would accept, or of a refresh token that is its session's
+   * current one or a superseded one (whoever holds either could end the
+   * session anyway, through logout or a replay). Anything else (unknown,
+   * malformed, expired, already revoked) changes nothing. True if a session ended.
+   */
+  revokeByToken (token: string): Promise<boolean>
 }
 
 export interface SessionDeps {
@@ -175,6 +183,17 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
     if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
         !isActive(session, session.userVersion, clock.now())) {
       throw new DomainError('token_revoked')
+    }
+  }
+
+  const inspect = async (accessToken: string): Promise<AccessClaims | null> => {
+    try {
+      const claims = await accessTokens.verify(accessToken)
+      await checkLive(claims)
+      return claims
+    } catch (err) {
+      if (err instanceof DomainError) return null
+      throw err
     }
   }
 
@@ -258,16 +277,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       throw new DomainError('refresh_token_invalid')
     },
 
-    async inspect (accessToken) {
-      try {
-        const claims = await accessTokens.verify(accessToken)
-        await checkLive(claims)
-        return claims
-      } catch (err) {
-        if (err instanceof DomainError) return null
-        throw err
-      }
-    },
+    inspect,
 
     async authenticate (accessToken) {
       const claims = await accessTokens.verify(accessToken)
@@ -348,6 +358,20 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       if (revoked.count === 1) return
       const own = await db.session.count({ where: { id: sessionId, userId: principal.userId } })
       if (own === 0) throw new DomainError('not_found')
+    },
+
+    async revokeByToken (token) {
+      const now = clock.now()
+      const presented = parseRefreshToken(token)
+      if (presented === undefined) {
+        const claims = await inspect(token)
+        if (claims === null) return false
+        return (await revokeSession({ id: claims.sid, userId: claims.sub }, 'logout', now)).count > 0
+      }
+      const session = await loadForRefresh(presented.sessionId)
+      if (session === null || !isActive(session, session.user.tokenVersion, now)) return false
+      if (!refreshTokens.isCurrent(session, presented) && !refreshTokens.isSuperseded(session, presented)) return false
+      return (await revokeSession({ id: session.id }, 'logout', now)).count > 0
     },
   }
 }

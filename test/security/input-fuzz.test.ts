@@ -40,6 +40,8 @@ interface Route {
   /** With `:id` for the one parameterised route. */
   path: string
   bearer: boolean
+  /** Client authentication: any Authorization header that is not a resource client's credentials (a bearer token) is 401 before the body is read. */
+  client?: true
   /** The body fields the route knows (fuzzed with right and wrong types). */
   fields: readonly string[]
 }
@@ -57,6 +59,9 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/auth/me', bearer: true, fields: [] },
   { method: 'GET', path: '/auth/sessions', bearer: true, fields: [] },
   { method: 'GET', path: '/.well-known/jwks.json', bearer: false, fields: [] },
+  { method: 'GET', path: '/.well-known/oauth-authorization-server', bearer: false, fields: [] },
+  { method: 'GET', path: '/.well-known/openid-configuration', bearer: false, fields: [] },
+  { method: 'POST', path: '/auth/revoke', bearer: false, client: true, fields: ['token', 'token_type_hint', 'client_id', 'client_secret'] },
   { method: 'GET', path: '/health/live', bearer: false, fields: [] },
   { method: 'GET', path: '/health/ready', bearer: false, fields: [] },
   { method: 'DELETE', path: '/auth/sessions/:id', bearer: true, fields: [] },
@@ -564,7 +569,8 @@ const DESTRUCTIVE = new Set(['/auth/logout', '/auth/logout-all', '/auth/password
 const reader = await freshAccount(app)
 
 /** Does the route parse a body (POST/DELETE) and get as far as parsing it in this mode? */
-const parsesBody = (route: Route, mode: 'none' | 'valid') => route.method !== 'GET' && (!route.bearer || mode === 'valid')
+const parsesBody = (route: Route, mode: 'none' | 'valid') =>
+  route.method !== 'GET' && (route.bearer ? mode === 'valid' : !(route.client === true && mode === 'valid'))
 
 t.test('prototype-pollution keys at several depths are refused or dropped, never applied', async (t) => {
   for (const route of ROUTES) {
@@ -661,6 +667,7 @@ t.test('NUL bytes, lone surrogates and odd unicode in otherwise valid requests',
       '/auth/password': { currentPassword: account.password, newPassword: 'another long passphrase' },
       '/auth/password/forgot': { email: account.email },
       '/auth/password/reset': { token: `${randomUUID()}.${'A'.repeat(43)}`, newPassword: 'another long passphrase', deviceName: 'device' },
+      '/auth/revoke': { token: account.refreshToken, token_type_hint: 'refresh_token', client_id: 'vouch' },
     }[route.path] as Record<string, string>
     for (const field of route.fields) {
       const values = field === 'email' ? odd.email(base[field]!)

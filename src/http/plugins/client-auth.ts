@@ -17,7 +17,12 @@ import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    client?: true
+    /**
+     * true: client credentials required. 'optional': checked only when the
+     * request carries some (a Basic header or a `client_secret`), so that a
+     * public client may call without (RFC 7009 token revocation).
+     */
+    client?: true | 'optional'
   }
   interface FastifyRequest {
     clientId: string
@@ -71,9 +76,14 @@ export const clientAuth = fp<ClientAuthOptions>(async (app, { clients, counters,
   const late: preValidationAsyncHookHandler = async (request) => {
     if (request.clientId === '') await check(request)
   }
+  const lateIfPresented: preValidationAsyncHookHandler = async (request) => {
+    const secret = (request.body as { client_secret?: unknown } | undefined)?.client_secret
+    if (request.clientId === '' && (request.headers.authorization !== undefined || secret !== undefined)) await check(request)
+  }
   app.addHook('onRoute', (route) => {
-    if (route.config?.client !== true) return
+    const client = route.config?.client
+    if (client === undefined) return
     route.onRequest = [...hookList(route.onRequest), early]
-    route.preValidation = [...hookList(route.preValidation), late]
+    route.preValidation = [...hookList(route.preValidation), client === true ? late : lateIfPresented]
   })
 }, { name: 'vouch-client-auth', fastify: '5.x', dependencies: ['vouch-rate-limit'] })
