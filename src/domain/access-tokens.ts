@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { SignJWT, errors, jwtVerify, type JWTHeaderParameters } from 'jose'
+import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims } from '@vouch/verifier/protocol'
 import type { KeySet } from '../crypto/keys.js'
 import { DomainError } from '../errors.js'
 import type { Clock } from './clock.js'
@@ -46,7 +47,8 @@ export interface AccessTokens {
   verify (token: string): Promise<AccessClaims>
 }
 
-export const ACCESS_TOKEN_TYPE = 'at+jwt'
+/** The claim rules (typ, required claims, their shapes) are a wire contract: they live with the verifier. */
+export { ACCESS_TOKEN_TYPE }
 
 /** Verified tokens remembered, so a client's repeated requests skip the signature check. */
 const VERIFIED_CACHE_SIZE = 10_000
@@ -103,27 +105,19 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
       if (hit !== undefined) return hit
       let payload
       try {
-        ({ payload } = await jwtVerify(token, resolveKey, {
+        ({ payload } = await jwtVerify(token, resolveKey, accessTokenVerifyOptions({
           algorithms: [keys.algorithm],
-          typ: ACCESS_TOKEN_TYPE,
           issuer: settings.issuer,
           audience: settings.audience,
           clockTolerance: settings.clockSkew,
           currentDate: clock.now(),
-          requiredClaims: ['sub', 'sid', 'ver', 'jti', 'iat', 'exp'],
-        }))
+        })))
       } catch (err) {
         if (err instanceof errors.JWTExpired) throw new DomainError('token_expired')
         throw new DomainError('invalid_token')
       }
-      const { sub, sid, ver, jti, iat, exp, client_id: clientId } = payload
-      if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' ||
-          typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0 ||
-          typeof iat !== 'number' || typeof exp !== 'number' ||
-          (clientId !== undefined && typeof clientId !== 'string')) {
-        throw new DomainError('invalid_token')
-      }
-      const claims = { sub, sid, ver, jti, iat, exp, client_id: clientId }
+      const { claims } = checkAccessTokenClaims(payload)
+      if (claims === undefined) throw new DomainError('invalid_token')
       remember(token, claims, payload.nbf)
       return claims
     },

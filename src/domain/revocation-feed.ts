@@ -37,16 +37,11 @@
  */
 import type { Db } from '../db/client.js'
 import type { Clock } from './clock.js'
+import type { RevocationBatch } from '@vouch/verifier/protocol'
 import type { Invalidation, InvalidationBus, SessionCache } from './session-cache.js'
 
-export interface RevocationBatch {
-  /** Users and the lowest tokenVersion still valid for each. */
-  users: Array<{ id: string, minVersion: number }>
-  /** Revoked session ids. */
-  sessions: string[]
-  /** Pass back as `since` to get what came after. */
-  cursor: number
-}
+/** The feed's batch shape is a wire contract: it lives with the verifier that reads it. */
+export type { RevocationBatch }
 
 /** A connected stream, as the feed sees it. */
 export interface FeedSubscriber {

@@ -6,6 +6,7 @@
  */
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { bearerToken } from '@vouch/verifier/protocol'
 import { DomainError } from '../../errors.js'
 import { hookList } from './hook-list.js'
 import type { Principal, Sessions } from '../../domain/sessions.js'
@@ -19,13 +20,11 @@ declare module 'fastify' {
   }
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
-
 export const authenticate = fp<{ sessions: Sessions }>(async (app, { sessions }) => {
   app.decorateRequest('principal', null as unknown as Principal)
 
   const verify: onRequestAsyncHookHandler = async (request) => {
-    const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
+    const token = bearerToken(request.headers.authorization)
     if (token === undefined) throw new DomainError('invalid_token', 'A bearer access token is required.')
     request.principal = await sessions.authenticate(token)
   }

@@ -7,7 +7,7 @@ import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { ServerResponse } from 'node:http'
-import type { RevocationBatch } from '../../domain/revocation-feed.js'
+import { FEED_CURSOR_PARAM, FEED_CURSOR_PATTERN, FEED_EVENTS, FEED_PATH, formatFeedEvent, formatHeartbeat, type RevocationBatch } from '@vouch/verifier/protocol'
 import type { Services } from '../services.js'
 import { ErrorResponses } from '../schemas.js'
 
@@ -58,15 +58,15 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
   // Before the server stops listening: it would otherwise wait for these never-ending responses.
   app.addHook('preClose', async () => { for (const stream of streams) stream.end() })
 
-  app.get('/auth/revocations', {
+  app.get(FEED_PATH, {
     config: { client: true },
     schema: {
-      querystring: Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
+      querystring: Type.Object({ [FEED_CURSOR_PARAM]: Type.Optional(Type.String({ pattern: FEED_CURSOR_PATTERN.source })) }),
       response: ErrorResponses,
     },
   }, async (request, reply) => {
     const lastEventId = request.headers['last-event-id']
-    const since = Number(request.query.since ?? (typeof lastEventId === 'string' && /^\d{1,15}$/.test(lastEventId) ? lastEventId : 0))
+    const since = Number(request.query[FEED_CURSOR_PARAM] ?? (typeof lastEventId === 'string' && FEED_CURSOR_PATTERN.test(lastEventId) ? lastEventId : 0))
     const stream = reply.raw
     const send = (event: string, data: RevocationBatch | object, id: number) => write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
     const write = (text: string) => {
@@ -78,8 +78,8 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     // Follow the feed before reading the backlog, so nothing falls between the two; hold what arrives meanwhile.
     let pending: RevocationBatch[] | undefined = []
     const unsubscribe = revocationFeed.subscribe({
-      revocations: (batch) => { if (pending) pending.push(batch); else send('revocations', batch, batch.cursor) },
-      heartbeat: () => { if (!pending) write(`: heartbeat ${Date.now()}\n\n`) },
+      revocations: (batch) => { if (pending) pending.push(batch); else write(formatFeedEvent(FEED_EVENTS.revocations, batch)) },
+      heartbeat: () => { if (!pending) write(formatHeartbeat(Date.now())) },
       failed: (err) => {
         request.log.warn({ err }, 'revocation feed: closing the stream')
         stream.end()
@@ -102,9 +102,9 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
       unsubscribe()
     })
     // The backlog rides on `ready`, so a verifier's state is complete the moment it is ready.
-    send('ready', { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }, backlog.cursor)
+    write(formatFeedEvent(FEED_EVENTS.ready, { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }))
     const held = pending
     pending = undefined
-    for (const batch of held) send('revocations', batch, batch.cursor)
+    for (const batch of held) write(formatFeedEvent(FEED_EVENTS.revocations, batch))
   })
 }
