@@ -8,65 +8,73 @@
  * (vouch's signing keys or its revocation feed unreachable): an outage is
  * never reported as a bad token, and never lets a token through.
  *
- * @example
- * await app.register(vouchAuth, { vouchUrl, issuer, audience: 'vouch', clientId, clientSecret })
- * app.get('/orders', async (request) => listOrders(request.user!.sub))
+ * No dependency on fastify-plugin: the plugin carries the three symbols
+ * fastify-plugin would set (no encapsulation, its name, Fastify 5), so the
+ * package installs jose and nothing else. `fastify` is an optional peer.
+ *
+ * @module
  */
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
-import { createVerifier, VerifierError, type VerifiedToken, type Verifier, type VerifierOptions } from './index.js'
+import type { FastifyPluginAsync } from 'fastify'
+import { VerifierError } from './errors.js'
+import { createVerifier, type VerifiedToken, type Verifier } from './verifier.js'
+import type { VerifierOptions } from './options.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The verified token's claims (null on public routes). */
     user: VerifiedToken | null
   }
   interface FastifyInstance {
+    /** The verifier the plugin uses (for `ready()` before listening). */
     vouch: Verifier
   }
   interface FastifyContextConfig {
+    /** The route needs no token. */
     public?: boolean
   }
 }
 
+/**
+ * The plugin's options: the verifier's own, or a verifier already made.
+ *
+ * @example
+ * const options: VouchAuthOptions = { verifier: createVerifier({ vouchUrl, issuer, audience, clientId, clientSecret }) }
+ */
 export type VouchAuthOptions = VerifierOptions | { verifier: Verifier }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
-
-/** Seconds a client is asked to wait after a 503: the verifier reconnects within about that. */
-const RETRY_AFTER_S = 1
-
-function refuse (reply: FastifyReply, status: 401 | 503, code: string, message: string) {
-  if (status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"')
-  else reply.header('retry-after', String(RETRY_AFTER_S))
-  return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Service Unavailable', code, message })
-}
-
 const plugin: FastifyPluginAsync<VouchAuthOptions> = async (app, options) => {
+  // A verifier passed in is the caller's to close; one made here closes with the app.
+  const own = !('verifier' in options)
   const verifier = 'verifier' in options ? options.verifier : createVerifier(options)
   app.decorate('vouch', verifier)
   app.decorateRequest('user', null)
-  app.addHook('onClose', async () => { await verifier.close() })
+  if (own) app.addHook('onClose', async () => { await verifier.close() })
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config?.public === true) return
-    const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
-    if (token === undefined) return refuse(reply, 401, 'invalid_token', 'A bearer access token is required.')
     try {
-      request.user = await verifier.verify(token)
+      request.user = await verifier.verifyAuthorization(request.headers.authorization)
     } catch (err) {
       if (!(err instanceof VerifierError)) throw err
-      if (err.unavailable) {
-        request.log.warn({ err }, 'vouch verifier cannot decide; answering 503')
-        const message = err.code === 'keys_unavailable' ? 'Token signing keys are unavailable.' : 'Token revocation state is unavailable.'
-        return refuse(reply, 503, 'service_unavailable', message)
-      }
-      return refuse(reply, 401, err.code, err.message)
+      if (err.unavailable) request.log.warn({ err }, 'vouch verifier cannot decide; answering 503')
+      else if (err.claim !== undefined) request.log.info({ err }, 'vouch verifier refused a token on a claim')
+      return reply.code(err.status).headers(err.headers).send(err.body)
     }
   })
 }
 
 /**
- * What fastify-plugin would do, without the dependency: the hooks and
- * decorators apply to the scope that registers the plugin (no
- * encapsulation), under a name, for Fastify 5.
+ * The Fastify plugin (Fastify 5). Its hooks apply to the scope that
+ * registers it, like a fastify-plugin-wrapped plugin.
+ *
+ * @example
+ * import Fastify from 'fastify'
+ * import { vouchAuth } from '@vouch/verifier/fastify'
+ *
+ * const app = Fastify()
+ * await app.register(vouchAuth, { vouchUrl, issuer, audience: 'vouch', clientId, clientSecret })
+ * app.get('/orders', async (request) => listOrders(request.user!.sub))
+ * app.get('/health', { config: { public: true } }, async () => ({ ok: true }))
+ * await app.vouch.ready()
  */
 export const vouchAuth: FastifyPluginAsync<VouchAuthOptions> = Object.assign(plugin, {
   [Symbol.for('skip-override')]: true,

@@ -1,11 +1,8 @@
 /**
  * The verifier's copy of vouch's revocation state, kept by following the
- * revocation feed (server-sent events at /auth/revocations, client
- * credentials): for the longest an access token lives, each user's lowest
- * valid version and the revoked session ids. Wire protocol: `ready`
- * {maxTokenAge, heartbeatMs, users, sessions, cursor} carries the backlog
- * since `?since=<cursor>`, then `revocations` {users, sessions, cursor} and
- * `: heartbeat` comments.
+ * revocation feed (server-sent events, client credentials; the wire protocol
+ * is in ./protocol.ts): for the longest an access token lives, each user's
+ * lowest valid version and the revoked session ids.
  *
  * Invariant: the state is trusted only while it is known to be current.
  * - Connected (`ready` applied on the open stream): while an event or a
@@ -15,23 +12,47 @@
  *   the time to reconnect, since the `ready` of the new stream replays every
  *   revocation since the cursor. A lost stream is followed up at once on the
  *   next URL (every instance of a deployment serves the same feed); it backs
- *   off only after every URL has failed in a row.
+ *   off only after every URL has failed in a row, by the server's `retry`
+ *   when it sent one.
+ * Every one of these decisions reads the injected clock.
  */
-
-interface Batch { users: Array<{ id: string, minVersion: number }>, sessions: string[], cursor: number }
+import type { Clock } from './options.js'
+import { FEED_CURSOR_PARAM, FEED_EVENTS, parseFeedReady, parseRevocationBatch, type RevocationBatch } from './protocol.js'
+import { createEventStreamParser } from './sse.js'
 
 export interface FeedOptions {
   /** Feed URLs of instances of one deployment, tried in turn. */
-  urls: string[]
+  urls: readonly string[]
   /** Authorization header (the client credentials). */
   authorization: string
   maxSilenceMs: number
   maxDisconnectedMs: number
+  clock: Clock
+}
+
+/**
+ * Where the feed stands, for a resource server's health check or logs.
+ *
+ * @example
+ * app.get('/health', () => ({ ok: verifier.feedStatus().live }))
+ */
+export interface FeedStatus {
+  /** The revocation state may be trusted now (see `Verifier.feedLive`). */
+  readonly live: boolean
+  /** A stream is open and has delivered `ready`. */
+  readonly connected: boolean
+  /** The cursor the next connection resumes from. */
+  readonly cursor: number
+  /** When (clock milliseconds) the feed was last heard from: an event or a heartbeat; undefined before the first `ready`. */
+  readonly lastHeardAt: number | undefined
+  /** The reconnection time the server asked for with `retry`, if it did. */
+  readonly retryMs: number | undefined
 }
 
 export interface FollowedFeed {
   /** True while the state may be trusted (see the invariant above). */
   readonly live: boolean
+  status (): FeedStatus
   /** Whether a token of this user, session and version has been revoked, as far as the state knows. */
   revoked (sub: string, sid: string, ver: number): boolean
   /** Resolves once the feed has delivered its first state (or rejects after `timeoutMs`). */
@@ -43,18 +64,20 @@ export interface FollowedFeed {
 const CONNECT_TIMEOUT_MS = 2000
 /** A connection that lasted less than this counts as failed, so a server that drops every stream is not hammered. */
 const STABLE_MS = 1000
-/** Back-off after a full round of failures: doubles from BACKOFF_MS up to MAX_BACKOFF_MS, with jitter. */
+/** Back-off after a full round of failures: doubles from BACKOFF_MS (or the server's `retry`) up to MAX_BACKOFF_MS, with jitter. */
 const BACKOFF_MS = 200
 const MAX_BACKOFF_MS = 2000
 
 /** Timers must not keep a Node process alive; elsewhere there is nothing to do. */
-const unref = (timer: unknown) => { (timer as { unref?: () => void }).unref?.() }
+const unref = (timer: unknown) => { (timer as { unref?: () => void } | undefined)?.unref?.() }
 
-export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDisconnectedMs }: FeedOptions): FollowedFeed {
+export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDisconnectedMs, clock }: FeedOptions): FollowedFeed {
   const minVersions = new Map<string, { version: number, until: number }>()
   const revokedSessions = new Map<string, number>()
   let maxTokenAgeMs = 15 * 60_000
   let cursor = 0
+  /** The reconnection time the server asked for (`retry`), if it did. */
+  let retryMs: number | undefined
 
   let synced = false
   let connected = false
@@ -65,8 +88,8 @@ export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDi
   let wake: (() => void) | undefined
   const readyWaiters: Array<() => void> = []
 
-  const apply = (batch: Batch) => {
-    const until = Date.now() + maxTokenAgeMs
+  const apply = (batch: RevocationBatch) => {
+    const until = clock.now() + maxTokenAgeMs
     for (const { id, minVersion } of batch.users) {
       const known = minVersions.get(id)
       if (known === undefined || minVersion >= known.version) minVersions.set(id, { version: minVersion, until })
@@ -76,72 +99,71 @@ export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDi
   }
 
   const prune = () => {
-    const now = Date.now()
+    const now = clock.now()
     for (const [id, entry] of minVersions) if (entry.until <= now) minVersions.delete(id)
     for (const [id, until] of revokedSessions) if (until <= now) revokedSessions.delete(id)
   }
 
   const live = () => {
     if (!synced) return false
-    const now = Date.now()
+    const now = clock.now()
     return now - lastHeard <= maxSilenceMs && (connected || now - lostAt <= maxDisconnectedMs)
   }
 
   /** One connection: reads events until the stream ends, fails, or stays silent. Returns how long it was ready (0 if never). */
   const follow = async (url: string): Promise<number> => {
     const controller = abort = new AbortController()
-    const startedAt = Date.now()
+    const startedAt = clock.now()
     let readyAt: number | undefined
     const watchdog = setInterval(() => {
-      const now = Date.now()
+      const now = clock.now()
       if (readyAt === undefined ? now - startedAt > CONNECT_TIMEOUT_MS : now - lastHeard > maxSilenceMs) controller.abort()
     }, Math.max(10, Math.min(250, maxSilenceMs / 2)))
     unref(watchdog)
+    // Only a complete event or comment (the heartbeat) after `ready` counts as hearing from the feed.
+    const heard = () => { if (readyAt !== undefined) lastHeard = clock.now() }
+    const parser = createEventStreamParser({
+      onEvent: (event) => {
+        if (event.type === FEED_EVENTS.ready) {
+          // `ready` carries the backlog since our cursor: only once it is applied is the state current.
+          const ready = parseFeedReady(event.data)
+          maxTokenAgeMs = ready.maxTokenAge * 1000
+          apply(ready)
+          readyAt = clock.now()
+          synced = true
+          connected = true
+          for (const resolve of readyWaiters.splice(0)) resolve()
+        } else if (event.type === FEED_EVENTS.revocations) {
+          apply(parseRevocationBatch(event.data))
+        }
+        heard()
+      },
+      onComment: heard,
+      onRetry: (ms) => { retryMs = ms },
+    })
     try {
-      const res = await fetch(`${url}?since=${cursor}`, {
+      const res = await fetch(`${url}?${FEED_CURSOR_PARAM}=${cursor}`, {
         headers: { authorization, accept: 'text/event-stream' },
         signal: controller.signal,
       })
       if (!res.ok || res.body === null) throw new Error(`the revocation feed at ${url} answered ${res.status}`)
       const reader = res.body.getReader()
-      const decoder = new TextDecoder()
-      let buffer = ''
       for (;;) {
         const { done, value } = await reader.read()
         if (done) break
-        buffer += decoder.decode(value, { stream: true })
-        let end: number
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const event = /^event: (.+)$/m.exec(block)?.[1]
-          const data = /^data: (.+)$/m.exec(block)?.[1]
-          if (event === 'ready' && data) {
-            // `ready` carries the backlog since our cursor: only once it is applied is the state current.
-            const ready = JSON.parse(data) as Batch & { maxTokenAge: number }
-            maxTokenAgeMs = ready.maxTokenAge * 1000
-            apply(ready)
-            readyAt = Date.now()
-            synced = true
-            connected = true
-            for (const resolve of readyWaiters.splice(0)) resolve()
-          } else if (event === 'revocations' && data) {
-            apply(JSON.parse(data) as Batch)
-          }
-          // Only a complete event or heartbeat after `ready` counts as hearing from the feed.
-          if (readyAt !== undefined) lastHeard = Date.now()
-        }
+        parser.push(value)
         prune()
       }
+      parser.end()
     } finally {
       clearInterval(watchdog)
       controller.abort()
       if (connected) {
         connected = false
-        lostAt = Date.now()
+        lostAt = clock.now()
       }
     }
-    return readyAt === undefined ? 0 : Date.now() - readyAt
+    return readyAt === undefined ? 0 : clock.now() - readyAt
   }
 
   const pause = (ms: number) => new Promise<void>((resolve) => {
@@ -165,8 +187,11 @@ export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDi
       if (closed) break
       failures = lasted >= STABLE_MS ? 0 : failures + 1
       if (failures >= urls.length) {
-        const backoff = Math.min(BACKOFF_MS * 2 ** (failures - urls.length), MAX_BACKOFF_MS)
-        await pause(backoff * (0.5 + Math.random() / 2))
+        const doubling = 2 ** (failures - urls.length)
+        // The server's `retry` is the least wait (jitter only adds to it); our own default may be halved by jitter.
+        await pause(retryMs === undefined
+          ? Math.min(BACKOFF_MS * doubling, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2)
+          : Math.min(retryMs * doubling, Math.max(retryMs, MAX_BACKOFF_MS)) * (1 + Math.random() / 2))
       }
     }
   }
@@ -174,6 +199,10 @@ export function followRevocationFeed ({ urls, authorization, maxSilenceMs, maxDi
 
   return {
     get live () { return live() },
+
+    status () {
+      return { live: live(), connected, cursor, lastHeardAt: synced ? lastHeard : undefined, retryMs }
+    },
 
     revoked (sub, sid, ver) {
       const min = minVersions.get(sub)

@@ -11,6 +11,7 @@
  * availability failure, never a verdict.
  */
 import { createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
+import type { Clock } from './options.js'
 
 /** Thrown by the key getter when no URL gave a usable key set. */
 export class KeysUnavailable extends Error {
@@ -27,17 +28,17 @@ export interface Keys {
   warm (): void
 }
 
-export function createKeys ({ urls, cooldownMs }: { urls: string[], cooldownMs: number }): Keys {
+export function createKeys ({ urls, cooldownMs, clock }: { urls: string[], cooldownMs: number, clock: Clock }): Keys {
   const sets = urls.map((url) => {
     let failedUntil = 0
     const fetchOrRefuse: FetchImplementation = async (href, init) => {
-      if (Date.now() < failedUntil) throw new Error(`the JWKS at ${href} failed less than ${RETRY_AFTER_FAILURE_MS} ms ago`)
+      if (clock.now() < failedUntil) throw new Error(`the JWKS at ${href} failed less than ${RETRY_AFTER_FAILURE_MS} ms ago`)
       try {
         const res = await fetch(href, init)
-        if (res.status !== 200) failedUntil = Date.now() + RETRY_AFTER_FAILURE_MS
+        if (res.status !== 200) failedUntil = clock.now() + RETRY_AFTER_FAILURE_MS
         return res
       } catch (err) {
-        failedUntil = Date.now() + RETRY_AFTER_FAILURE_MS
+        failedUntil = clock.now() + RETRY_AFTER_FAILURE_MS
         throw err
       }
     }
