@@ -1,0 +1,219 @@
+/**
+ * @vouch/verifier as a new user gets it (npm run verifier:pack-check; in CI):
+ *
+ * 1. `npm pack` in packages/verifier (its prepare script builds dist/): the
+ *    tarball holds compiled JS, .d.ts, README and package.json only, and no
+ *    install script.
+ * 2. `npm install <tarball>` in an empty folder outside the repository:
+ *    node_modules must hold @vouch/verifier and jose, nothing else. Printed
+ *    with sizes.
+ * 3. A real vouch (dist/server.js, on a scratch SQLite file) and two
+ *    resource servers of about 15 lines written into temp folders, using only
+ *    the installed tarball: one with the Fastify plugin (fastify installed
+ *    into a second folder, so the first stays jose-only), one a fetch-style
+ *    handler with verifyRequest on Node's http. Both accept a fresh token and
+ *    refuse it within 1 s of logout-all.
+ *
+ * Exits non-zero, saying why, when any of it fails. Needs the npm registry
+ * (for jose and fastify) and a built root (npm run build).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+const packageDir = path.join(root, 'packages/verifier')
+const REVOCATION_BOUND_MS = 1000
+const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+
+const children: ChildProcess[] = []
+const scratch = mkdtempSync(path.join(tmpdir(), 'vouch-verifier-pack-'))
+const cleanup = () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  rmSync(scratch, { recursive: true, force: true })
+}
+process.on('exit', cleanup)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(1))
+
+function fail (message: string): never {
+  console.error(`verifier pack check FAILED: ${message}`)
+  process.exit(1)
+}
+
+const npm = (cwd: string, ...args: string[]) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+
+/** Bytes under a path (files only, symlinks not followed). */
+function sizeOf (target: string): number {
+  const stat = statSync(target, { throwIfNoEntry: false })
+  if (stat === undefined) return 0
+  if (!stat.isDirectory()) return stat.size
+  return readdirSync(target).reduce((total, name) => total + sizeOf(path.join(target, name)), 0)
+}
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
+
+/** Top-level packages in node_modules (scoped ones as @scope/name). */
+function installedPackages (dir: string): string[] {
+  const modules = path.join(dir, 'node_modules')
+  return readdirSync(modules).filter((name) => !name.startsWith('.')).flatMap((name) =>
+    name.startsWith('@') ? readdirSync(path.join(modules, name)).map((inner) => `${name}/${inner}`) : [name]).sort()
+}
+
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts `node <args>` in `cwd`; resolves once `url` answers 2xx. */
+async function start (name: string, cwd: string, args: string[], env: Record<string, string>, url: string) {
+  const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let output = ''
+  child.stdout!.on('data', (chunk) => { output += chunk })
+  child.stderr!.on('data', (chunk) => { output += chunk })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) fail(`${name} exited with ${child.exitCode}:\n${output}`)
+    if (Date.now() > deadline) fail(`${name} did not start:\n${output}`)
+    if (await fetch(url).then((res) => res.ok, () => false)) return
+    await sleep(50)
+  }
+}
+
+// 1. Pack.
+console.log('== npm pack (packages/verifier)')
+const packed = JSON.parse(npm(packageDir, 'pack', '--json', '--pack-destination', scratch)) as Array<{ filename: string, size: number, unpackedSize: number, files: Array<{ path: string }> }>
+const tarball = path.join(scratch, packed[0]!.filename)
+const files = packed[0]!.files.map((file) => file.path).sort()
+console.log(`${packed[0]!.filename}: ${kib(packed[0]!.size)} packed, ${kib(packed[0]!.unpackedSize)} unpacked, ${files.length} files`)
+const stray = files.filter((file) => !(file === 'package.json' || file === 'README.md' || /^dist\/[\w-]+\.(js|d\.ts)$/.test(file)))
+if (stray.length > 0) fail(`the tarball holds more than dist/*.js, dist/*.d.ts, README.md and package.json: ${stray.join(', ')}`)
+for (const entry of ['index', 'fastify', 'express', 'protocol']) {
+  for (const ext of ['js', 'd.ts']) if (!files.includes(`dist/${entry}.${ext}`)) fail(`the tarball lacks dist/${entry}.${ext}`)
+}
+const manifest = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { scripts?: Record<string, string>, dependencies?: Record<string, string> }
+const installScripts = ['preinstall', 'install', 'postinstall'].filter((name) => manifest.scripts?.[name] !== undefined)
+if (installScripts.length > 0) fail(`the package has install scripts: ${installScripts.join(', ')}`)
+if (manifest.dependencies?.jose !== rootPackage.dependencies.jose) fail(`the package's jose (${manifest.dependencies?.jose}) is not the server's (${rootPackage.dependencies.jose})`)
+
+// 2. Install into an empty folder outside the repository.
+const plain = path.join(scratch, 'plain-api')
+const withFastify = path.join(scratch, 'fastify-api')
+for (const dir of [plain, withFastify]) {
+  execFileSync('mkdir', ['-p', dir])
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: path.basename(dir), private: true, type: 'module' }))
+}
+console.log(`\n== npm install <tarball> in an empty folder (${plain})`)
+npm(plain, 'install', tarball, '--no-audit', '--no-fund', '--loglevel=error')
+const installed = installedPackages(plain)
+console.log('node_modules:')
+for (const name of installed) console.log(`  ${name.padEnd(20)} ${kib(sizeOf(path.join(plain, 'node_modules', name))).padStart(9)}`)
+console.log(`  ${'total'.padEnd(20)} ${kib(sizeOf(path.join(plain, 'node_modules'))).padStart(9)}`)
+if (installed.join(',') !== '@vouch/verifier,jose') fail(`node_modules must hold @vouch/verifier and jose only, not ${installed.join(', ')}`)
+
+console.log(`\n== the Fastify example's own folder: the tarball and fastify@${rootPackage.dependencies.fastify}`)
+npm(withFastify, 'install', tarball, `fastify@${rootPackage.dependencies.fastify}`, '--no-audit', '--no-fund', '--loglevel=error')
+console.log(`${installedPackages(withFastify).length} packages (fastify's own); nothing more for the plugin`)
+
+// 3. A real vouch and two resource servers.
+const vouchPort = await freePort()
+const vouchUrl = `http://127.0.0.1:${vouchPort}`
+const client = { id: 'orders', secret: randomBytes(32).toString('base64url') }
+console.log(`\n== vouch (dist/server.js) at ${vouchUrl}`)
+await start('vouch', root, [path.join(root, 'dist/server.js')], {
+  HOST: '127.0.0.1', PORT: String(vouchPort), LOG_LEVEL: 'warn',
+  DATABASE_URL: `file:${path.join(scratch, 'vouch.db')}`, DATA_DIR: path.join(scratch, 'data'),
+  JWT_ISSUER: vouchUrl, RESOURCE_CLIENTS: `${client.id}:${client.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '500',
+}, `${vouchUrl}/health/live`)
+
+const options = `{ vouchUrl: process.env.VOUCH_URL, issuer: process.env.VOUCH_URL, audience: 'vouch', clientId: 'orders', clientSecret: process.env.VOUCH_CLIENT_SECRET }`
+const servers = {
+  fastify: {
+    dir: withFastify,
+    source: `import Fastify from 'fastify'
+import { vouchAuth } from '@vouch/verifier/fastify'
+
+const app = Fastify()
+await app.register(vouchAuth, ${options})
+app.get('/orders', async (request) => ({ owner: request.user.sub }))
+app.get('/health', { config: { public: true } }, async () => ({ ok: true }))
+await app.vouch.ready()
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) })
+`,
+  },
+  'verifyRequest + node:http': {
+    dir: plain,
+    source: `import { createServer } from 'node:http'
+import { createVerifier, VerifierError } from '@vouch/verifier'
+
+const verifier = createVerifier(${options})
+async function handle (request) { // fetch-style: Request in, Response out
+  if (new URL(request.url).pathname === '/health') return Response.json({ ok: true })
+  try {
+    return Response.json({ owner: (await verifier.verifyRequest(request)).sub })
+  } catch (err) {
+    if (err instanceof VerifierError) return err.toResponse()
+    throw err
+  }
+}
+await verifier.ready()
+createServer(async (req, res) => {
+  const response = await handle(new Request(\`http://\${req.headers.host}\${req.url}\`, { headers: { authorization: req.headers.authorization ?? '' } }))
+  res.writeHead(response.status, Object.fromEntries(response.headers)).end(await response.text())
+}).listen(Number(process.env.PORT), '127.0.0.1')
+`,
+  },
+}
+
+const apis: Array<{ name: string, base: string }> = []
+for (const [name, { dir, source }] of Object.entries(servers)) {
+  writeFileSync(path.join(dir, 'server.js'), source)
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  console.log(`== resource server (${name}, ${source.trim().split('\n').length} lines) at ${base}`)
+  await start(name, dir, ['server.js'], { PORT: String(port), VOUCH_URL: vouchUrl, VOUCH_CLIENT_SECRET: client.secret }, `${base}/health`)
+  apis.push({ name, base })
+}
+
+const json = async (res: Response) => ({ status: res.status, body: await res.json().catch(() => undefined) as Record<string, unknown> | undefined })
+const registered = await json(await fetch(`${vouchUrl}/auth/register`, {
+  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'pack-check@example.com', password: 'a long pack-check password' }),
+}))
+if (registered.status !== 201) fail(`registering at vouch answered ${registered.status}: ${JSON.stringify(registered.body)}`)
+const token = registered.body!.accessToken as string
+const orders = (base: string) => fetch(`${base}/orders`, { headers: { authorization: `Bearer ${token}` } }).then(json)
+
+console.log('\n== a valid token is accepted, and refused after logout-all')
+for (const { name, base } of apis) {
+  const res = await orders(base)
+  if (res.status !== 200) fail(`${name} refused a valid token: ${res.status} ${JSON.stringify(res.body)}`)
+  console.log(`${name}: 200 ${JSON.stringify(res.body)}`)
+}
+const loggedOut = await fetch(`${vouchUrl}/auth/logout-all`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+const revokedAt = performance.now()
+if (loggedOut.status !== 204) fail(`logout-all answered ${loggedOut.status}`)
+await Promise.all(apis.map(async ({ name, base }) => {
+  for (;;) {
+    const res = await orders(base)
+    const after = performance.now() - revokedAt
+    if (res.status === 401 && res.body?.code === 'token_revoked') {
+      console.log(`${name}: 401 token_revoked ${after.toFixed(0)} ms after logout-all answered`)
+      return
+    }
+    if (res.status !== 200) fail(`${name} answered ${res.status} ${JSON.stringify(res.body)} instead of 200 or 401 token_revoked`)
+    if (after > REVOCATION_BOUND_MS) fail(`${name} still accepted the token ${after.toFixed(0)} ms after logout-all`)
+    await sleep(5)
+  }
+}))
+console.log('\nverifier pack check passed')
+process.exit(0)
