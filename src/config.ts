@@ -130,6 +130,8 @@ export interface Config {
   readonly feedHeartbeat: number
   /** Milliseconds each revocation-feed poll re-reads before its cursor (see src/domain/revocation-feed.ts). */
   readonly feedOverlap: number
+  /** Most revocation-feed streams per process (below connections.maxConnections); further ones are answered 503. */
+  readonly feedMaxStreams: number
   /** Origins allowed to call vouch from a browser; empty = CORS closed. */
   readonly corsOrigins: readonly string[]
   /** Optional: shares invalidations and rate-limit counters between instances. */
@@ -326,6 +328,16 @@ export function loadConfig (env: Env): Config {
     }
   }
 
+  /** Half the connection cap by default: feed streams never hold the connections that sign-ins need. */
+  const feedMaxStreams = (maxConnections: number): number => {
+    const value = int('REVOCATION_FEED_MAX_STREAMS', Math.max(1, Math.floor(maxConnections / 2)), 1, 1_000_000)
+    if (read('REVOCATION_FEED_MAX_STREAMS') !== undefined && value >= maxConnections) {
+      throw new ConfigError('REVOCATION_FEED_MAX_STREAMS', `must be below HTTP_MAX_CONNECTIONS (${maxConnections}), ` +
+        `or feed streams can hold every connection; got ${value}`)
+    }
+    return value
+  }
+
   const argon2: Argon2Params = {
     memoryCost: int('ARGON2_MEMORY_KIB', OWASP_ARGON2_MINIMUM.memoryCost, OWASP_ARGON2_MINIMUM.memoryCost, 4_194_304),
     timeCost: int('ARGON2_TIME_COST', OWASP_ARGON2_MINIMUM.timeCost, OWASP_ARGON2_MINIMUM.timeCost, 100),
@@ -337,6 +349,7 @@ export function loadConfig (env: Env): Config {
     statementTimeout: int('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     connectTimeout: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
   }
+  const httpLimits = connections()
 
   const host = read('HOST') ?? '127.0.0.1'
   const port = int('PORT', 3000, 0, 65_535)
@@ -350,7 +363,7 @@ export function loadConfig (env: Env): Config {
     workers: int('WORKERS', availableParallelism(), 1, 256),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
-    connections: connections(),
+    connections: httpLimits,
     databaseUrl: databaseUrl(),
     database,
     dataDir: read('DATA_DIR') ?? './data',
@@ -405,6 +418,7 @@ export function loadConfig (env: Env): Config {
     feedHeartbeat: int('REVOCATION_FEED_HEARTBEAT_MS', 5000, 100, 60_000),
     // The longest a write's timestamp can precede its commit (a pool connection, then the statement or transaction), plus clock skew.
     feedOverlap: int('REVOCATION_FEED_OVERLAP_MS', database.connectTimeout + database.statementTimeout + FEED_CLOCK_SKEW_MS, 0, 3_600_000),
+    feedMaxStreams: feedMaxStreams(httpLimits.maxConnections),
     corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',

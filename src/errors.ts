@@ -32,7 +32,7 @@ export type ErrorCode = keyof typeof errorCatalogue
 export class DomainError extends Error {
   override name = 'DomainError'
   readonly code: ErrorCode
-  /** Seconds after which a `rate_limited` request may be retried (the Retry-After header). */
+  /** Seconds after which a `rate_limited` or `service_unavailable` request may be retried (the Retry-After header). */
   readonly retryAfter: number | undefined
   constructor (code: ErrorCode, message: string = errorCatalogue[code].message, options: { retryAfter?: number } = {}) {
     super(message)

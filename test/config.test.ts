@@ -85,6 +85,18 @@ t.test("the revocation feed's overlap covers the longest a write can wait, unles
   t.equal(loadConfig({ REVOCATION_FEED_OVERLAP_MS: '60000' }).feedOverlap, 60_000)
 })
 
+t.test('revocation-feed streams are capped at half the connection cap, unless set below it', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.feedMaxStreams, Math.floor(config.connections.maxConnections / 2), 'half the connections: the rest stay for sign-ins')
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '101' }).feedMaxStreams, 50)
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '1' }).feedMaxStreams, 1, 'at least one')
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '2000', REVOCATION_FEED_MAX_STREAMS: '1500' }).feedMaxStreams, 1500)
+  const err = thrownBy(() => loadConfig({ HTTP_MAX_CONNECTIONS: '100', REVOCATION_FEED_MAX_STREAMS: '100' })) as ConfigError
+  t.type(err, ConfigError)
+  t.equal(err.variable, 'REVOCATION_FEED_MAX_STREAMS')
+  t.match(err.message, /must be below HTTP_MAX_CONNECTIONS \(100\)/)
+})
+
 t.test('with JWT_ISSUER unset, the issuer is PUBLIC_URL, or where vouch listens (localhost for a wildcard address)', async (t) => {
   const issuer = (env: Record<string, string>) => loadConfig(env).tokens.issuer
   t.equal(issuer({ PUBLIC_URL: 'https://auth.example.com/' }), 'https://auth.example.com', 'without the trailing slash')
@@ -213,6 +225,9 @@ t.test('each bad value stops start-up with a ConfigError naming the variable', a
     ['HTTP_IDLE_TIMEOUT_MS', '5000'],
     ['HTTP_MAX_CONNECTIONS', '0'],
     ['REVOCATION_FEED_OVERLAP_MS', '-1'],
+    ['REVOCATION_FEED_MAX_STREAMS', '0'],
+    ['REVOCATION_FEED_MAX_STREAMS', 'lots'],
+    ['REVOCATION_FEED_MAX_STREAMS', '5000'],
   ]
   for (const [variable, value] of bad) {
     const err = thrownBy(() => loadConfig({ [variable]: value }))

@@ -82,6 +82,7 @@ export function createDomain ({
       maxTokenAge: config.tokens.accessTokenTtl + config.tokens.clockSkew,
       heartbeatMs: config.feedHeartbeat,
       overlapMs: config.feedOverlap,
+      maxStreams: config.feedMaxStreams,
     },
     onError: (message, err) => onBackgroundError(err),
   })

@@ -30,12 +30,19 @@
  *    its cursor is sent everything committed since, by the same argument.
  *
  * Work is per instance, not per stream: one poll per heartbeat and one read
- * per revocation, fanned out to every stream. Only the last `maxTokenAge`
- * seconds matter (no older token can still be valid), so a verifier's memory
- * is bounded by recent revocations, not by the number of users. Events are
- * idempotent: a stream may see one twice.
+ * per revocation, fanned out to every stream, so the database statements a
+ * revocation costs do not grow with the number of connected verifiers. Only
+ * the last `maxTokenAge` seconds matter (no older token can still be valid),
+ * so a verifier's memory is bounded by recent revocations, not by the number
+ * of users. Events are idempotent: a stream may see one twice.
+ *
+ * Streams are counted and capped (`maxStreams` per process): past the cap a
+ * new one is refused with `service_unavailable` before it costs anything, so
+ * verifiers cannot take the connections that sign-ins need; a verifier given
+ * several vouch URLs moves on to the next.
  */
 import type { Db } from '../db/client.js'
+import { DomainError } from '../errors.js'
 import type { Clock } from './clock.js'
 import type { RevocationBatch } from '@vouch/verifier/protocol'
 import type { Invalidation, InvalidationBus, SessionCache } from './session-cache.js'
@@ -58,9 +65,15 @@ export interface RevocationFeed {
   readonly heartbeatMs: number
   /** Everything revoked since `since` (re-read with the overlap), and the cursor to resume from. */
   changesSince (since: number): Promise<RevocationBatch>
-  /** Follows every revocation from now on; returns the unsubscribe. */
+  /**
+   * Follows every revocation from now on; returns the unsubscribe. Throws
+   * `service_unavailable` (with a Retry-After) when `maxStreams` streams
+   * are already subscribed.
+   */
   subscribe (subscriber: FeedSubscriber): () => void
+  /** Streams subscribed now (at most `maxStreams`). */
   readonly subscribers: number
+  readonly maxStreams: number
 }
 
 export interface RevocationFeedSettings {
@@ -68,7 +81,12 @@ export interface RevocationFeedSettings {
   heartbeatMs: number
   /** How far before its cursor each poll re-reads: the longest a write's timestamp can precede its commit, plus clock skew. */
   overlapMs: number
+  /** Most streams subscribed at once; further ones are refused. */
+  maxStreams: number
 }
+
+/** Seconds a verifier refused for want of a stream is asked to wait (one with another vouch URL tries that at once). */
+export const FEED_FULL_RETRY_AFTER_S = 5
 
 export interface RevocationFeedDeps {
   db: Db
@@ -80,7 +98,7 @@ export interface RevocationFeedDeps {
 }
 
 export function createRevocationFeed ({ db, clock, cache, bus, settings, onError = () => {} }: RevocationFeedDeps): RevocationFeed {
-  const { maxTokenAge, heartbeatMs, overlapMs } = settings
+  const { maxTokenAge, heartbeatMs, overlapMs, maxStreams } = settings
   const subscribers = new Set<FeedSubscriber>()
   /** What every stream has been sent lately (`u:<id>:<version>`, `s:<id>`) → when; polls skip it. */
   const sent = new Map<string, number>()
@@ -163,7 +181,12 @@ export function createRevocationFeed ({ db, clock, cache, bus, settings, onError
     maxTokenAge,
     heartbeatMs,
     changesSince,
+    maxStreams,
     subscribe (subscriber) {
+      if (subscribers.size >= maxStreams) {
+        throw new DomainError('service_unavailable', 'This instance already serves as many revocation-feed streams as it allows; retry later or at another instance.',
+          { retryAfter: FEED_FULL_RETRY_AFTER_S })
+      }
       subscribers.add(subscriber)
       if (timer === undefined) {
         cursor = clock.now().getTime()

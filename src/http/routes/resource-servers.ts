@@ -2,6 +2,13 @@
  * What resource servers use, authenticated by their client credentials:
  * token introspection (RFC 7662) and the revocation feed (server-sent
  * events) that src/verifier/ follows.
+ *
+ * Feed streams cost a connection each, and little else: the feed reads the
+ * database once per revocation and once per heartbeat for all of them
+ * (src/domain/revocation-feed.ts). They are capped per process
+ * (REVOCATION_FEED_MAX_STREAMS; past it, 503 with Retry-After), and a reader
+ * that stops reading, or falls 1 MiB behind, is cut (src/http/stream-backpressure.ts),
+ * so no stream buffers without bound.
  */
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
@@ -9,13 +16,14 @@ import { Type } from 'typebox'
 import type { ServerResponse } from 'node:http'
 import { FEED_CURSOR_PARAM, FEED_CURSOR_PATTERN, FEED_EVENTS, FEED_PATH, formatFeedEvent, formatHeartbeat, type RevocationBatch } from '@vouch/verifier/protocol'
 import type { Services } from '../services.js'
+import { boundedWriter } from '../stream-backpressure.js'
 import { ErrorResponses } from '../schemas.js'
 
 export interface ResourceServerOptions {
   services: Services
 }
 
-/** Bytes a feed stream may have queued for a slow reader before it is cut off. */
+/** Bytes a feed stream may have queued for a slow reader before its progress is checked (src/http/stream-backpressure.ts). */
 const MAX_BUFFERED_BYTES = 1024 * 1024
 
 const IntrospectionRequest = Type.Object({
@@ -68,14 +76,15 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     const lastEventId = request.headers['last-event-id']
     const since = Number(request.query[FEED_CURSOR_PARAM] ?? (typeof lastEventId === 'string' && FEED_CURSOR_PATTERN.test(lastEventId) ? lastEventId : 0))
     const stream = reply.raw
-    const send = (event: string, data: RevocationBatch | object, id: number) => write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-    const write = (text: string) => {
-      // A consumer that stopped reading is cut off rather than buffered for: it reconnects with its cursor.
-      if (stream.writableLength > MAX_BUFFERED_BYTES) stream.destroy()
-      else stream.write(text)
-    }
+    // A consumer that stopped reading, or fell too far behind, is cut off rather than buffered for: it reconnects with its cursor.
+    const write = boundedWriter(stream, {
+      maxWaitingBytes: MAX_BUFFERED_BYTES,
+      stallMs: revocationFeed.heartbeatMs,
+      onCut: (waiting, reason) => request.log.info({ waiting, reason }, 'revocation feed: cutting a stream that does not keep up'),
+    })
 
     // Follow the feed before reading the backlog, so nothing falls between the two; hold what arrives meanwhile.
+    // Past the cap this throws service_unavailable, before the stream has cost anything.
     let pending: RevocationBatch[] | undefined = []
     const unsubscribe = revocationFeed.subscribe({
       revocations: (batch) => { if (pending) pending.push(batch); else write(formatFeedEvent(FEED_EVENTS.revocations, batch)) },
@@ -100,7 +109,9 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     stream.on('close', () => {
       streams.delete(stream)
       unsubscribe()
+      request.log.debug({ streams: revocationFeed.subscribers }, 'revocation feed: stream closed')
     })
+    request.log.debug({ streams: revocationFeed.subscribers, max: revocationFeed.maxStreams }, 'revocation feed: stream opened')
     // The backlog rides on `ready`, so a verifier's state is complete the moment it is ready.
     write(formatFeedEvent(FEED_EVENTS.ready, { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }))
     const held = pending
