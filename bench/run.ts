@@ -5,7 +5,7 @@
  * Targets are reported, never asserted: the exit code is 0 unless something
  * broke (a failed request, a crash, the time limit).
  *
- * Options: --quick, --only=revoke-all,throughput,login,refresh,soak,
+ * Options: --quick, --only=revoke-all,throughput,login,refresh,soak,feed-fanout,
  * --profile (CPU-profile the server in every HTTP benchmark; by default the
  * full mode profiles only where a target is missed), --no-write (print only).
  * Output: markdown on stdout, and bench/results/{report,results}-<mode>.{md,json}
@@ -25,6 +25,7 @@ import { throughputBench } from './throughput.js'
 import { loginBench } from './login.js'
 import { refreshBench } from './refresh.js'
 import { soakBench } from './soak.js'
+import { feedFanoutBench } from './feed-fanout.js'
 
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
@@ -42,6 +43,7 @@ const benchmarks: Array<{ id: string, run: (ctx: Context) => Promise<Section> }>
   { id: 'login', run: loginBench },
   { id: 'refresh', run: refreshBench },
   { id: 'soak', run: soakBench },
+  { id: 'feed-fanout', run: feedFanoutBench },
 ]
 for (const id of only ?? []) {
   if (!benchmarks.some((b) => b.id === id)) throw new Error(`--only: unknown benchmark "${id}" (${benchmarks.map((b) => b.id).join(', ')})`)

@@ -13,6 +13,9 @@
  *     re-enable spans the whole pause.)
  *   BENCH_MEMORY=1 → GET /bench/memory[?gc]: process.memoryUsage() in bytes,
  *     after a full collection when `gc` is given and node runs with --expose-gc.
+ *   BENCH_QUERIES=1 → GET /bench/queries: {statements}, the SQL statements
+ *     the app's database client has sent since start (Prisma's query events,
+ *     the count test/helpers/app.ts's `onQuery` gives the tests).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { buildApp } from '../../src/app.js'
@@ -26,7 +29,9 @@ const EVENT_LOOP_RESOLUTION_MS = 10
 
 const config = loadConfig(process.env)
 const { keys, refreshKey } = await prepare(config)
-const db = createDb(config.databaseUrl, { pool: config.database })
+let statements = 0
+const countQueries = process.env.BENCH_QUERIES === '1'
+const db = createDb(config.databaseUrl, { pool: config.database, ...(countQueries && { onQuery: () => { statements += 1 } }) })
 const bus = createBus(config, () => {})
 const app = await buildApp({ config, db, keys, refreshKey, bus })
 app.get('/bench/protected', { config: { auth: 'bearer' } }, async () => ({ ok: true }))
@@ -58,6 +63,8 @@ if (process.env.BENCH_MEMORY === '1') {
     return { ...process.memoryUsage(), collected }
   })
 }
+
+if (countQueries) app.get('/bench/queries', async () => ({ statements }))
 
 await app.listen({ host: '127.0.0.1', port: config.port })
 process.on('SIGTERM', () => { void app.close().then(() => bus.close()).then(() => db.$disconnect()).then(() => process.exit(0)) })
