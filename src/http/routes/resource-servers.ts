@@ -1,7 +1,7 @@
 /**
  * What resource servers use, authenticated by their client credentials:
  * token introspection (RFC 7662) and the revocation feed (server-sent
- * events) that src/verifier/ follows.
+ * events) that @vouch/verifier (packages/verifier) follows.
  *
  * Feed streams cost a connection each, and little else: the feed reads the
  * database once per revocation and once per heartbeat for all of them
