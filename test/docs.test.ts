@@ -10,7 +10,8 @@ t.test('every test SECURITY.md cites exists, and every quoted test name is in it
   t.ok(rows.length >= 30, `${rows.length} threat rows`)
   for (const row of rows) {
     const testCell = row.split(' | ').at(-1)!
-    const citations = [...testCell.matchAll(/`(test\/[^`]+\.ts)`(?: \(([^)]*)\))?/g)]
+    // The server's tests (test/…) and the workspace packages' (packages/<name>/test/…).
+    const citations = [...testCell.matchAll(/`((?:packages\/[a-z-]+\/)?test\/[^`]+\.ts)`(?: \(([^)]*)\))?/g)]
     t.ok(citations.length > 0, `a test is cited: ${row.slice(0, 60)}`)
     for (const [, file, names] of citations) {
       await t.resolves(access(new URL(file!, root)), `${file} exists`)
