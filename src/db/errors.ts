@@ -24,9 +24,10 @@ export function isUniqueViolation (err: unknown): boolean {
 }
 
 // P1xxx: connection-level failures (can't reach, timed out, closed, ...);
-// P2024: timed out waiting for a pool connection; P2034: write conflict or
-// deadlock; P2037: too many connections.
-const TRANSIENT_REQUEST_CODES = new Set(['P2024', 'P2034', 'P2037'])
+// P2024: timed out waiting for a pool connection; P2028: a transaction that
+// could not start within its maxWait (DB_CONNECT_TIMEOUT_MS) or outran its
+// timeout; P2034: write conflict or deadlock; P2037: too many connections.
+const TRANSIENT_REQUEST_CODES = new Set(['P2024', 'P2028', 'P2034', 'P2037'])
 
 /**
  * SQLSTATEs (PostgreSQL appendix A) that say the server cannot serve now:
