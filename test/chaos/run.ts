@@ -18,7 +18,7 @@
  * per phase, each check, and a last line `N passed, M failed`; exits 1 on any
  * failure.
  *
- * Loopback only; bounded in time (about 90 s, `--quick` about 60 s, a hard
+ * Loopback only; bounded in time (about 80 s, `--quick` about 60 s, a hard
  * limit of 5 minutes); signals only the processes it started; cleans up on
  * every exit. Options: --quick, --hold=<seconds per fault>, --vus=<n>,
  * --seed=<n>, --logs=<dir> (write the servers' output there), --ledger=<file>
