@@ -422,7 +422,7 @@ export function loadConfig (env: Env): Config {
     corsOrigins: origins(),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
-    redisCommandTimeout: int('REDIS_COMMAND_TIMEOUT_MS', 300, 50, 60_000),
+    redisCommandTimeout: int('REDIS_COMMAND_TIMEOUT_MS', 50, 50, 60_000),
     passwords: {
       minLength: int('PASSWORD_MIN_LENGTH', 8, 8, PASSWORD_MAX_LENGTH),
       maxLength: PASSWORD_MAX_LENGTH,

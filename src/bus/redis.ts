@@ -13,6 +13,12 @@
  * a PING every `timeoutMs`, so a frozen Redis drops it too: the bus turns
  * unhealthy (the revocation cache is bypassed) within 2 × `timeoutMs`, and the
  * cache is emptied when it has resubscribed.
+ *
+ * An invalidation that cannot be published (Redis away, or this instance's
+ * publisher still reconnecting while another instance's subscriber is already
+ * back and trusting its cache again) is kept, up to `MAX_PENDING`, and sent as
+ * soon as the publisher is ready again; reconnection is retried every 50 ms at
+ * first, at most every 500 ms, so that gap stays well under a second.
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import type { InvalidationBus } from '../domain/session-cache.js'
@@ -43,7 +49,7 @@ export function createRedisClient (url: string, timeoutMs: number, options: Redi
     // caller's next command (sent as soon as this one fails) finds it down and
     // fails at once, instead of waiting on the hung connection in its turn.
     socketTimeout: timeoutMs - 1,
-    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
     ...options,
   })
 }
@@ -59,10 +65,22 @@ export async function redisAnswers (redis: Redis, timeoutMs: number): Promise<bo
   }
 }
 
+/** Invalidations kept while they cannot be published; beyond it the oldest go (a lone subscriber then empties its cache on reconnect anyway). */
+const MAX_PENDING = 10_000
+
 export function createRedisBus ({ url, keyPrefix, timeoutMs }: RedisSettings, log: BusLog): InvalidationBus {
   const channel = `${keyPrefix}invalidations`
   const state = new BusState()
   const publisher = createRedisClient(url, timeoutMs)
+  const pending: string[] = []
+  const send = (message: string) => {
+    publisher.publish(channel, message).catch((err) => {
+      log('redis publish failed; kept to send on reconnect', err)
+      if (pending.length >= MAX_PENDING) pending.shift()
+      pending.push(message)
+    })
+  }
+  publisher.on('ready', () => { for (const message of pending.splice(0)) send(message) })
   const subscriber = createRedisClient(url, timeoutMs, { enableOfflineQueue: true, autoResubscribe: false })
 
   publisher.on('error', (err) => log('redis publisher error', err))
@@ -79,9 +97,7 @@ export function createRedisBus ({ url, keyPrefix, timeoutMs }: RedisSettings, lo
   heartbeat.unref()
 
   return {
-    publish (event) {
-      publisher.publish(channel, encode(event)).catch((err) => log('redis publish failed', err))
-    },
+    publish (event) { send(encode(event)) },
     subscribe (handler) { state.handler = handler },
     get healthy () { return state.healthy },
     onReconnect (handler) { state.reconnectHandlers.push(handler) },

@@ -18,7 +18,8 @@
  *    so a statement that waited seconds on a lock is pushed the moment it
  *    commits.
  * 2. Polled as the safety net, for a push that never came (an instance that
- *    died between its commit and its publish, a bus outage). Timestamps are
+ *    died between its commit and its publish, a bus outage: while the bus is
+ *    down, every 250 ms instead of every heartbeat). Timestamps are
  *    assigned before the statement commits, but never longer before than the
  *    database lets a write wait: a pool connection within DB_CONNECT_TIMEOUT_MS,
  *    then a statement or transaction within DB_STATEMENT_TIMEOUT_MS (enforced
@@ -96,6 +97,11 @@ export interface RevocationFeedDeps {
   settings: RevocationFeedSettings
   onError?: (message: string, err: unknown) => void
 }
+
+/** Milliseconds between polls while the invalidation bus is down (other instances' pushes cannot arrive). */
+const BUS_DOWN_POLL_MS = 250
+/** A tick this close to a heartbeat's due time counts as due (timers fire a little late or early). */
+const TICK_SLACK_MS = 20
 
 export function createRevocationFeed ({ db, clock, cache, bus, settings, onError = () => {} }: RevocationFeedDeps): RevocationFeed {
   const { maxTokenAge, heartbeatMs, overlapMs, maxStreams } = settings
@@ -190,10 +196,18 @@ export function createRevocationFeed ({ db, clock, cache, bus, settings, onError
       subscribers.add(subscriber)
       if (timer === undefined) {
         cursor = clock.now().getTime()
+        let lastBeat = Date.now()
+        // Heartbeat and poll every heartbeatMs; while the bus is down, other
+        // instances' revocations arrive only by polling, so poll more often.
         timer = setInterval(() => {
-          for (const each of subscribers) each.heartbeat()
-          void poll()
-        }, heartbeatMs)
+          if (Date.now() - lastBeat >= heartbeatMs - TICK_SLACK_MS) {
+            lastBeat = Date.now()
+            for (const each of subscribers) each.heartbeat()
+            void poll()
+          } else if (!bus.healthy) {
+            void poll()
+          }
+        }, Math.min(heartbeatMs, BUS_DOWN_POLL_MS))
         timer.unref()
       }
       return () => {
