@@ -20,11 +20,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../test/helpers/process.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const packageDir = path.join(root, 'packages/verifier')
@@ -63,16 +63,6 @@ function installedPackages (dir: string): string[] {
     name.startsWith('@') ? readdirSync(path.join(modules, name)).map((inner) => `${name}/${inner}`) : [name]).sort()
 }
 
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Starts `node <args>` in `cwd`; resolves once `url` answers 2xx. */
 async function start (name: string, cwd: string, args: string[], env: Record<string, string>, url: string) {

@@ -13,21 +13,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import { SignJWT, errors, jwtVerify, type JWTHeaderParameters } from 'jose'
-import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims } from '@vouch/verifier/protocol'
+import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims, type AccessTokenClaims } from '@vouch/verifier/protocol'
 import type { KeySet } from '../crypto/keys.js'
 import { DomainError } from '../errors.js'
 import type { Clock } from './clock.js'
 
-export interface AccessClaims {
-  readonly sub: string
-  readonly sid: string
-  readonly ver: number
-  readonly jti: string
-  readonly iat: number
-  readonly exp: number
-  /** Undefined only in tokens signed before vouch set it. */
-  readonly client_id: string | undefined
-}
+/** The claims of an access token: the wire contract, defined once in the verifier package. */
+export type AccessClaims = AccessTokenClaims
 
 export interface AccessTokenSettings {
   readonly issuer: string
