@@ -112,5 +112,3 @@ export function createRefreshTokens (refreshKey: Uint8Array) {
     },
   }
 }
-
-export type RefreshTokens = ReturnType<typeof createRefreshTokens>
