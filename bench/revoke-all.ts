@@ -37,6 +37,8 @@ import type { Context, Section, Target } from './lib/report.js'
 
 const SESSIONS_PER_USER = 5
 const CHUNK = 10_000 // sessions per seeding transaction (a multiple of SESSIONS_PER_USER)
+/** The issue's bound: revoke-all at the largest N within this factor of its latency at 1,000 sessions. */
+const TARGET = 1.2
 const LIFETIME_MS = 1_209_600_000
 const USER_AGENTS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
@@ -305,9 +307,9 @@ export async function revokeAllBench (ctx: Context): Promise<Section> {
     for (const [name, label] of [['endAll', 'sessions.endAll'], ['keepOnly', 'keepOnly (password change)'], ['http', 'POST /auth/logout-all']] as const) {
       const v = last.vouch[name]!
       targets.push({
-        goal: `${provider}: ${label} at ${int(largest)} sessions within 2× of its latency at 1,000${ctx.quick ? ' (quick mode: largest N run; full mode: 1,000,000)' : ''}`,
+        goal: `revoke-all at ${ctx.quick ? `${int(largest)} sessions (quick mode; full mode: 1,000,000)` : `${int(largest)} sessions`} ÷ at 1k ≤ ${TARGET}× (keep): ${provider}, ${label}`,
         measured: `${ratio(v.median / v.ref)} (${ms(v.median)} ms vs ${ms(v.ref)} ms, side by side)`,
-        met: v.median / v.ref <= 2,
+        met: v.median / v.ref <= TARGET,
       })
     }
   }
