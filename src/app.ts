@@ -24,6 +24,7 @@ import { clientAuth } from './http/plugins/client-auth.js'
 import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
+import { accountRoutes } from './http/routes/account.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
 import { metadataRoutes } from './http/routes/metadata.js'
@@ -108,6 +109,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
+  await app.register(accountRoutes, { services })
   await app.register(discoveryRoutes, { services })
   await app.register(resourceServerRoutes, { services })
   await app.register(metadataRoutes, { services, publicUrl: config.publicUrl })

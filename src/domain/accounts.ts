@@ -1,8 +1,16 @@
 /**
- * Accounts: registration, sign-in and password changes. Sign-in answers
- * `invalid_credentials` for an unknown email and a wrong password alike and
- * pays for one argon2 verification either way. Hashes made with weaker
- * parameters than the configured ones are replaced on the next sign-in.
+ * Accounts: registration, sign-in, password changes and deletion. Sign-in
+ * answers `invalid_credentials` for an unknown email and a wrong password
+ * alike and pays for one argon2 verification either way. Hashes made with
+ * weaker parameters than the configured ones are replaced on the next sign-in.
+ *
+ * Deleting an account keeps its row as a tombstone, because the row is how
+ * revocations travel (the session cache's invalidations, and the revocation
+ * feed that reads users' tokenVersion and updatedAt): in one transaction the
+ * version is bumped (every token dies at once), the sessions and a pending
+ * reset are deleted, the email becomes a placeholder no sign-in or
+ * registration can ever name (it has no "@") and the hash becomes a marker
+ * no password verifies (not an argon2 hash). The email is free again at once.
  */
 import { DomainError } from '../errors.js'
 import type { Db } from '../db/client.js'
@@ -11,7 +19,20 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { LoginThrottle } from '../limits/login-throttle.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
+import type { SessionCache } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
+
+/** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
+export const DELETED_PASSWORD_HASH = '!deleted'
+
+/**
+ * What a deleted account's email becomes: unique (the user id), naming no
+ * one, and without an "@", so normalizeEmail refuses it and no sign-in,
+ * reset request or registration can ever look it up or take it.
+ */
+export function deletedEmail (userId: string): string {
+  return `deleted:${userId}`
+}
 
 export interface Profile {
   id: string
@@ -29,6 +50,14 @@ export interface Accounts {
   /** Changes the password and keeps only the caller's session (re-keyed). */
   changePassword (principal: Principal, currentPassword: string, newPassword: string): Promise<TokenPair>
   profile (userId: string): Promise<Profile>
+  /**
+   * Deletes the caller's account after checking its password (counted by
+   * the sign-in throttle like a sign-in): every token dies at once, here,
+   * on other instances and at resource servers; personal data is erased.
+   * `invalid_credentials` for a wrong password (nothing changes),
+   * `token_revoked` when the caller's token went stale meanwhile.
+   */
+  deleteAccount (principal: Principal, password: string, from: { ip: string }): Promise<void>
 }
 
 export interface AccountDeps {
@@ -37,10 +66,13 @@ export interface AccountDeps {
   sessions: Sessions
   policy: PasswordPolicy
   throttle: LoginThrottle
+  /** Told when an account is deleted, so that this instance and the others drop what they cached of it. */
+  cache: SessionCache
 }
 
-export function createAccounts ({ db, passwords, sessions, policy, throttle }: AccountDeps): Accounts {
+export function createAccounts ({ db, passwords, sessions, policy, throttle, cache }: AccountDeps): Accounts {
   const checkStrength = (password: string) => checkNewPassword(policy, password)
+  const hasSignedInFrom = (email: string, ip: string) => async () => await db.session.count({ where: { ip, user: { email } } }) > 0
 
   return {
     async register (rawEmail, password) {
@@ -61,7 +93,7 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle }: A
 
     async signIn (rawEmail, password, { ip }) {
       const email = normalizeEmail(rawEmail)
-      await throttle.check(email, ip, async () => await db.session.count({ where: { ip, user: { email } } }) > 0)
+      await throttle.check(email, ip, hasSignedInFrom(email, ip))
       const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true } })
       if (!await passwords.verify(user?.passwordHash, password) || user === null) {
         await throttle.failed(email, ip)
@@ -92,6 +124,39 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle }: A
       const user = await db.user.findUnique({ where: { id: userId }, select: { id: true, email: true, createdAt: true } })
       if (user === null) throw new DomainError('token_revoked')
       return user
+    },
+
+    async deleteAccount (principal, password, { ip }) {
+      const user = await db.user.findUnique({ where: { id: principal.userId }, select: { email: true, passwordHash: true } })
+      if (user === null) throw new DomainError('token_revoked')
+      // A stolen access token must not buy unlimited password guesses: the
+      // attempts count against the account exactly as sign-ins do.
+      await throttle.check(user.email, ip, hasSignedInFrom(user.email, ip))
+      if (!await passwords.verify(user.passwordHash, password)) {
+        await throttle.failed(user.email, ip)
+        throw new DomainError('invalid_credentials')
+      }
+      // The password is proven, as by a sign-in (and done before the
+      // deletion, so that a failure here cannot fail a deletion that committed).
+      await throttle.succeeded(user.email, ip)
+      await db.$transaction(async (tx) => {
+        // Conditional on the caller's token still being current and the
+        // password still being the one just verified: of two concurrent
+        // deletions (or a deletion and a password change) only one wins.
+        const erased = await tx.user.updateMany({
+          where: { id: principal.userId, tokenVersion: principal.version, passwordHash: user.passwordHash },
+          data: { tokenVersion: { increment: 1 }, email: deletedEmail(principal.userId), passwordHash: DELETED_PASSWORD_HASH },
+        })
+        if (erased.count === 0) {
+          const current = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
+          throw new DomainError(current?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
+        }
+        // Device names, user agents and addresses go with the sessions; a
+        // token of a deleted session is refused like one of a revoked session.
+        await tx.session.deleteMany({ where: { userId: principal.userId } })
+        await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
+      })
+      cache.userChanged(principal.userId)
     },
   }
 }

@@ -71,6 +71,7 @@ export function createDomain ({
     sessions,
     policy: config.passwords,
     throttle: createLoginThrottle(counters, config.rateLimits.logins),
+    cache,
   })
   const passwordResets = createPasswordResets({
     db, clock, passwords, policy: config.passwords, sessions, cache, notifier, counters,

@@ -49,6 +49,11 @@ export const PasswordChange = Type.Object({
   newPassword: Password,
 }, { additionalProperties: false })
 
+/** DELETE /auth/account: the password again, so that a stolen access token alone cannot delete the account. */
+export const AccountDeletion = Type.Object({
+  password: Password,
+}, { additionalProperties: false })
+
 export const SessionParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64 }),
 })
