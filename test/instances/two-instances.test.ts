@@ -7,20 +7,12 @@
  * LISTEN/NOTIFY when the database is PostgreSQL. On SQLite without Redis the
  * only bound is the cache TTL, shown with REVOCATION_CACHE_TTL=1.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
-import { generatePrivateJwk } from '../../src/crypto/keys.js'
-import { createScratchDatabase } from '../../src/db/scratch.js'
+import t from 'tap'
 import { TEST_PROVIDER } from '../helpers/app.js'
-import { call, startVouch, type VouchProcess } from '../helpers/process.js'
+import { REDIS_URL, twoInstances, within } from '../helpers/instances.js'
+import { call, type VouchProcess } from '../helpers/process.js'
 
 const BOUND_MS = 1000
-const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 interface Variant { name: string, env: Record<string, string>, boundMs: number }
 
@@ -30,35 +22,6 @@ const variants: Variant[] = [
     ? { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, boundMs: BOUND_MS }
     : { name: 'no channel, cache TTL 1 s', env: { REVOCATION_CACHE_TTL: '1' }, boundMs: 1000 + 500 },
 ]
-
-async function twoInstances (t: Test, env: Record<string, string>): Promise<[VouchProcess, VouchProcess]> {
-  const database = await createScratchDatabase(TEST_PROVIDER)
-  t.teardown(() => database.drop())
-  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-instances-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  // Instances of one deployment share the key material and the URL clients reach them at (the issuer) through configuration.
-  const shared = {
-    DATABASE_URL: database.url,
-    PUBLIC_URL: 'http://vouch.test',
-    SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
-    REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
-    LOG_LEVEL: 'warn',
-    ...env,
-  }
-  const a = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'a') })
-  const b = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'b') })
-  return [a, b]
-}
-
-/** Polls until `check` is true; resolves with the milliseconds it took. */
-async function within (boundMs: number, check: () => Promise<boolean>): Promise<number> {
-  const start = performance.now()
-  while (performance.now() - start < boundMs * 3) {
-    if (await check()) return performance.now() - start
-    await sleep(5)
-  }
-  return Infinity
-}
 
 const rejectedBy = (instance: VouchProcess, token: string) => async () => {
   const res = await call(instance.base, '/auth/me', { token })

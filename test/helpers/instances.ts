@@ -1,0 +1,48 @@
+/**
+ * Two real vouch processes of one deployment: one database, the same signing
+ * key, refresh secret and issuer, each its own DATA_DIR; `env` adds the
+ * invalidation bus (REDIS_URL) or anything else. Everything is removed at
+ * teardown.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import { generatePrivateJwk } from '../../src/crypto/keys.js'
+import { createScratchDatabase } from '../../src/db/scratch.js'
+import { TEST_PROVIDER } from './app.js'
+import { startVouch, type VouchProcess } from './process.js'
+
+export const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export async function twoInstances (t: Test, env: Record<string, string>): Promise<[VouchProcess, VouchProcess]> {
+  const database = await createScratchDatabase(TEST_PROVIDER)
+  t.teardown(() => database.drop())
+  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-instances-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // Instances of one deployment share the key material and the URL clients reach them at (the issuer) through configuration.
+  const shared = {
+    DATABASE_URL: database.url,
+    PUBLIC_URL: 'http://vouch.test',
+    SIGNING_KEYS: JSON.stringify(await generatePrivateJwk('EdDSA')),
+    REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'warn',
+    ...env,
+  }
+  const a = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'a') })
+  const b = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'b') })
+  return [a, b]
+}
+
+/** Polls until `check` is true, for at most three times `boundMs`; resolves with the milliseconds it took (Infinity if never). */
+export async function within (boundMs: number, check: () => Promise<boolean>): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < boundMs * 3) {
+    if (await check()) return performance.now() - start
+    await sleep(5)
+  }
+  return Infinity
+}
