@@ -1,7 +1,11 @@
 /**
  * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`
- * (under 3 minutes). Every figure that counts is a ratio against a baseline
- * measured in the same run, on the same machine; absolute times are context.
+ * (CI; about 5 minutes). Every figure that counts is a ratio against a baseline
+ * measured in the same run, on the same machine: throughput against a bare
+ * Fastify 5 route and bare node:http, each its own process, driven by the
+ * same client; absolute times are context. vouch is measured as it runs in
+ * production, `node dist/server.js` (built first when dist/ is stale), and
+ * "today" is the same build of commit e478914, the tree before issue 11.
  * Targets are reported, never asserted: the exit code is 0 unless something
  * broke (a failed request, a crash, the time limit).
  *
@@ -17,7 +21,8 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { DEFAULT_POSTGRES_ADMIN_URL } from '../src/db/scratch.js'
-import { killChildren, root, table } from './lib/harness.js'
+import { killChildren, root, table, waitForQuiet } from './lib/harness.js'
+import { ensureCurrentBuild } from './lib/builds.js'
 import { renderSection, verdict, type Context, type Section } from './lib/report.js'
 import { revokeAllChart, type RevokeAllData } from './lib/svg.js'
 import { revokeAllBench } from './revoke-all.js'
@@ -50,11 +55,18 @@ for (const id of only ?? []) {
 }
 
 const elapsed = () => `${((Date.now() - startedAt) / 1000).toFixed(0)} s`
+/** Longest wait for a quiet machine before one measured section. */
+const quietMaxSeconds = quick ? 15 : 60
 const ctx: Context = {
   quick,
   profile: argv.includes('--profile') ? 'always' : quick ? 'never' : 'on-miss',
   resultsDir,
   log: (message) => process.stderr.write(`[bench ${elapsed()}] ${message}\n`),
+  async quiet (what) {
+    const { message } = await waitForQuiet(quietMaxSeconds)
+    ctx.log(`${what}: ${message}`)
+    return `${what}: ${message}.`
+  },
 }
 
 /** Drops the throw-away PostgreSQL databases this process made (left over only if a run broke). */
@@ -102,6 +114,8 @@ const header = [
   '',
 ].join('\n')
 console.log(header)
+const buildNote = await ensureCurrentBuild(ctx.log)
+if (buildNote !== undefined) console.log(`${buildNote}\n`)
 
 const sections: Section[] = []
 const failures: string[] = []
@@ -122,13 +136,13 @@ for (const bench of benchmarks) {
 }
 await dropLeftoverDatabases()
 
-const allTargets = sections.flatMap((s) => s.targets.map((t) => [s.title.replace(/^\d+\.\s*/, ''), t.goal, t.measured, verdict(t.met)]))
+const allTargets = sections.flatMap((s) => s.targets.map((t) => [s.title.replace(/^\d+\.\s*/, ''), t.goal, t.measured, t.today ?? '', verdict(t.met)]))
 const summary = [
   `## Targets (${mode} mode)`,
   '',
-  table(['benchmark', 'target', 'measured', 'verdict'], allTargets),
+  table(['benchmark', 'target', 'measured', 'today (e478914, same run)', 'verdict'], allTargets),
   '',
-  `${allTargets.filter((t) => t[3] === 'met').length} met, ${allTargets.filter((t) => t[3] === 'MISSED').length} missed` +
+  `${allTargets.filter((t) => t[4] === 'met').length} met, ${allTargets.filter((t) => t[4] === 'MISSED').length} missed` +
     `${failures.length > 0 ? `, ${failures.length} benchmark(s) FAILED` : ''}; run time ${elapsed()}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}.`,
   '',
 ].join('\n')

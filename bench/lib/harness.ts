@@ -10,10 +10,10 @@ import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { freePort } from '../../test/helpers/process.js'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
 
 export const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -104,6 +104,201 @@ export async function startBenchServer (env: Record<string, string>, options: Se
   }
 }
 
+// --- plain node servers: the real vouch build, bare baselines --------------------------------
+
+export interface NodeServer extends BenchServer {
+  label: string
+  /** Asks the preloaded probe (bench/lib/probe.mjs) inside the server; only with `probe: true`. */
+  probe<T = Record<string, number>> (cmd: string, args?: Record<string, unknown>): Promise<T>
+}
+
+export interface NodeServerOptions {
+  label: string
+  /** The script node runs (absolute, or relative to `cwd`). */
+  script: string
+  cwd?: string
+  env?: Record<string, string>
+  nodeArgs?: string[]
+  /** GET path polled until it answers 2xx. */
+  readyPath: string
+  /** Preload bench/lib/probe.mjs and open an IPC channel to it. */
+  probe?: boolean
+  /** Listen here instead of a free port. */
+  port?: number
+}
+
+/**
+ * Starts `node [nodeArgs] script` (no tsx: what production runs) on a free
+ * loopback port given in PORT. Its stdout is read and dropped as it comes
+ * (vouch logs at info there: the writes are part of what is measured, and a
+ * pipe nobody reads would stall it); stderr is passed on.
+ */
+export async function startNode (options: NodeServerOptions): Promise<NodeServer> {
+  const port = options.port ?? await freePort()
+  const nodeArgs = [...options.nodeArgs ?? [], ...options.probe ? ['--import', pathToFileURL(path.join(root, 'bench/lib/probe.mjs')).href] : []]
+  const child = spawn(process.execPath, [...nodeArgs, options.script], {
+    cwd: options.cwd ?? root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...(process.env.UV_THREADPOOL_SIZE !== undefined && { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE }),
+      PORT: String(port),
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe', ...options.probe ? ['ipc' as const] : []],
+  })
+  children.add(child)
+  let lastOut: Buffer = Buffer.alloc(0)
+  let errors = ''
+  child.stdout!.on('data', (chunk: Buffer) => { lastOut = chunk })
+  child.stderr!.on('data', (chunk: Buffer) => {
+    errors = (errors + chunk.toString()).slice(-4000)
+    process.stderr.write(`[${options.label}] ${chunk.toString()}`)
+  })
+  const output = () => `${errors}${lastOut.toString().slice(-2000)}`
+  const pending = new Map<number, { resolve (value: unknown): void, reject (err: Error): void }>()
+  let nextId = 1
+  child.on('message', (message: { vouchProbe?: number, result?: unknown, error?: string }) => {
+    const waiter = message?.vouchProbe === undefined ? undefined : pending.get(message.vouchProbe)
+    if (waiter === undefined) return
+    pending.delete(message.vouchProbe!)
+    if (message.error !== undefined) waiter.reject(new Error(`${options.label} probe: ${message.error}`))
+    else waiter.resolve(message.result)
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    children.delete(child)
+    for (const waiter of pending.values()) waiter.reject(new Error(`${options.label} exited`))
+    pending.clear()
+    resolve()
+  }))
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${options.label} exited with ${child.exitCode}: ${output()}`)
+    if (await fetch(`${base}${options.readyPath}`).then((res) => res.ok, () => false)) break
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${options.label} did not start within 90 s: ${output()}`)
+    }
+    await sleep(50)
+  }
+  return {
+    label: options.label,
+    base,
+    child,
+    pid: child.pid!,
+    output,
+    probe<T> (cmd: string, args?: Record<string, unknown>): Promise<T> {
+      if (!options.probe || child.send === undefined) return Promise.reject(new Error(`${options.label} runs without the probe`))
+      const id = nextId++
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${options.label} probe: no answer to ${cmd} within 30 s`)) }, 30_000)
+        pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v as T) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+        child.send!({ vouchProbe: id, cmd, args })
+      })
+    },
+    async stop (graceMs = 15_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        await exited
+        clearTimeout(timer)
+      }
+    },
+  }
+}
+
+/** The bare baselines, each its own plain-node process: GET /hello → {"ok":true}. */
+export function startBare (kind: 'fastify' | 'http'): Promise<NodeServer> {
+  return startNode({ label: `bare ${kind === 'fastify' ? 'Fastify' : 'node:http'}`, script: path.join(root, `bench/lib/bare-${kind}.mjs`), readyPath: '/hello' })
+}
+
+/** Environment of a benchmarked vouch: per-IP and sign-in limits lifted, LOG_LEVEL left at its default (info). */
+export function vouchEnv (env: Record<string, string>): Record<string, string> {
+  return {
+    RATE_LIMIT_MAX: '1000000000',
+    LOGIN_MAX_FAILURES: '1000000000',
+    LOGIN_MAX_ACCOUNT_FAILURES: '1000000000',
+    ...env,
+  }
+}
+
+export interface VouchOptions {
+  label: string
+  /** A checkout holding dist/ (the repository itself, or an older commit's build). */
+  dir?: string
+  /** DATABASE_URL, DATA_DIR, REFRESH_TOKEN_SECRET, JWT_ISSUER, ... (see vouchEnv). */
+  env: Record<string, string>
+  nodeArgs?: string[]
+  probe?: boolean
+  /** node dist/cluster.js instead of dist/server.js (WORKERS in env). */
+  cluster?: boolean
+}
+
+/**
+ * The real built server: `node [--import probe.mjs] dist/server.js` (or
+ * dist/cluster.js) in `dir`. A start that fails is tried once more: on a
+ * loaded machine a process joining a SQLite database another one is using
+ * can time out in its start-up migration check.
+ */
+export async function startVouch (options: VouchOptions): Promise<NodeServer> {
+  try {
+    return await startVouchOnce(options)
+  } catch (err) {
+    process.stderr.write(`[${options.label}] did not start (${(err as Error).message.split('\n')[0]!.slice(0, 200)}); trying once more\n`)
+    await sleep(1000)
+    return startVouchOnce(options)
+  }
+}
+
+function startVouchOnce (options: VouchOptions): Promise<NodeServer> {
+  const dir = options.dir ?? root
+  return startNode({
+    label: options.label,
+    script: path.join(dir, 'dist', options.cluster ? 'cluster.js' : 'server.js'),
+    cwd: dir,
+    env: vouchEnv(options.env),
+    ...(options.nodeArgs && { nodeArgs: options.nodeArgs }),
+    ...(options.probe !== undefined && { probe: options.probe }),
+    readyPath: '/health/live',
+  })
+}
+
+/** The pids of `pid` and all its descendants (a cluster's primary and workers), from /proc. */
+export function processTree (pid: number): number[] {
+  const found = [pid]
+  for (let i = 0; i < found.length; i++) {
+    try {
+      const children = readFileSync(`/proc/${found[i]}/task/${found[i]}/children`, 'utf8').trim()
+      if (children !== '') found.push(...children.split(/\s+/).map(Number))
+    } catch {
+      // gone, or not Linux
+    }
+  }
+  return found
+}
+
+// --- a quiet machine -----------------------------------------------------------------------
+
+/**
+ * Waits until the 1-minute load average is below `threshold` (for at most
+ * `maxSeconds`); says whether it got there. Other work on a shared machine
+ * cannot be stopped, only waited out and reported.
+ */
+export async function waitForQuiet (maxSeconds: number, threshold = 1.0): Promise<{ quiet: boolean, waitedS: number, load: number, message: string }> {
+  const t0 = performance.now()
+  let load = loadavg()[0]!
+  while (load >= threshold && performance.now() - t0 < maxSeconds * 1000) {
+    await sleep(1000)
+    load = loadavg()[0]!
+  }
+  const waitedS = (performance.now() - t0) / 1000
+  const quiet = load < threshold
+  const message = quiet
+    ? waitedS >= 1 ? `waited ${waitedS.toFixed(0)} s for a quiet machine (load average ${load.toFixed(2)} < ${threshold})` : `quiet machine (load average ${load.toFixed(2)} < ${threshold})`
+    : `did not get a quiet machine: load average ${load.toFixed(2)} (≥ ${threshold}) after waiting ${waitedS.toFixed(0)} s`
+  return { quiet, waitedS, load, message }
+}
+
 export async function post (base: string, url: string, body: unknown, token?: string) {
   const res = await fetch(`${base}${url}`, {
     method: 'POST',
@@ -128,20 +323,40 @@ export interface LoadResult {
   p99: number
   requests: number
   errors: number
+  /** Responses by status code. */
+  statuses: Record<string, number>
 }
 
-/** Drives `url` with autocannon for `seconds`; every response must be 2xx. */
-export async function load (url: string, seconds: number, options: { headers?: Record<string, string>, connections?: number } = {}): Promise<LoadResult> {
+export interface LoadOptions {
+  headers?: Record<string, string>
+  connections?: number
+  /**
+   * Requests cycled through by every connection, each built once (e.g. one
+   * per user's token), so that the client's cost per request is the same as
+   * with a single request.
+   */
+  requests?: Array<{ headers: Record<string, string> }>
+  /** The status every answer must have; default: any 2xx. */
+  expect?: number
+}
+
+/** Drives `url` with autocannon for `seconds`; every response must be 2xx (or `expect`). */
+export async function load (url: string, seconds: number, options: LoadOptions = {}): Promise<LoadResult> {
   const result = await autocannon({
     url,
     duration: seconds,
     connections: options.connections ?? 20,
     timeout: 30,
     ...(options.headers && { headers: options.headers }),
+    ...(options.requests && { requests: options.requests.map((r) => ({ method: 'GET' as const, headers: r.headers })) }),
   })
-  const errors = result.non2xx + result.errors + result.timeouts
-  if (errors > 0) throw new Error(`${url}: ${errors} failed requests of ${result.requests.total}`)
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, errors }
+  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, Number((s as { count: number }).count)]))
+  const wrong = options.expect === undefined
+    ? result.non2xx
+    : Object.entries(statuses).reduce((sum, [code, count]) => sum + (Number(code) === options.expect ? 0 : count), 0)
+  const errors = wrong + result.errors + result.timeouts
+  if (errors > 0) throw new Error(`${url}: ${errors} failed requests of ${result.requests.total} (status counts ${JSON.stringify(statuses)})`)
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, errors, statuses }
 }
 
 // --- a keep-alive HTTP client and a worker loop --------------------------------------------

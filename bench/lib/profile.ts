@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Context, Table } from './report.js'
-import { root, startBenchServer, type BenchServer } from './harness.js'
+import { root, startBenchServer, type BenchServer, type NodeServer } from './harness.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
 interface ProfileNode { id: number, callFrame: CallFrame, children?: number[] }
@@ -19,16 +19,28 @@ export interface Window { fromEndMs: number, toEndMs: number }
 export interface ProfileSummary {
   /** Milliseconds sampled, idle excluded. */
   busyMs: number
-  selfByFunction: Array<{ name: string, ms: number, share: number }>
+  selfByFunction: Array<{ name: string, ms: number, share: number, fn: string, where: string }>
   selfByArea: Array<{ name: string, ms: number, share: number }>
   inclusiveOwn: Array<{ name: string, ms: number, share: number }>
 }
 
+/** Checkouts whose paths are shown relative (the repository, and builds of older commits). */
+const roots = [root]
+
+/** Shows paths under `dir` (a build of another commit) relative to it, like the repository's. */
+export function addRoot (dir: string): void {
+  const withSlash = dir.endsWith('/') ? dir : `${dir}/`
+  if (!roots.includes(withSlash)) roots.push(withSlash)
+}
+
 function shortUrl (url: string): string {
   let u = url.replace(/^file:\/\//, '')
-  if (u.startsWith(root)) u = u.slice(root.length)
+  for (const r of roots) if (u.startsWith(r)) return u.slice(r.length)
   return u
 }
+
+/** vouch's own code: its sources (run through tsx) or its build. */
+const isOwn = (u: string) => u.startsWith('src/') || u.startsWith('dist/')
 
 function areaOf (frame: CallFrame): string {
   const u = shortUrl(frame.url)
@@ -40,17 +52,26 @@ function areaOf (frame: CallFrame): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)
   if (pkg) return pkg[1]!
   if (u.startsWith('node:')) return `node:${u.slice(5).split('/')[0] === 'internal' ? 'internal' : u.slice(5)}`
-  if (u.startsWith('src/')) return u.split('/').slice(0, 2).join('/')
+  if (isOwn(u)) return u.split('/').slice(0, 2).join('/')
   return u.split('/')[0]!
 }
 
-function nameOf (frame: CallFrame): string {
-  const fn = frame.functionName === '' ? '(anonymous)' : frame.functionName
+function functionOf (frame: CallFrame): string {
+  return frame.functionName === '' ? '(anonymous)' : frame.functionName
+}
+
+/** url:line, shortened (node_modules/ and the checkout's path cut); '' for native frames. */
+function whereOf (frame: CallFrame): string {
   const u = shortUrl(frame.url)
-  if (u === '') return fn
+  if (u === '') return ''
   const file = u.replace(/^.*node_modules\//, '')
   // tsx-compiled modules report line 0 for every function: the file alone says more.
-  return frame.lineNumber > 0 ? `${fn} ${file}:${frame.lineNumber + 1}` : `${fn} ${file}`
+  return frame.lineNumber > 0 ? `${file}:${frame.lineNumber + 1}` : file
+}
+
+function nameOf (frame: CallFrame): string {
+  const where = whereOf(frame)
+  return where === '' ? functionOf(frame) : `${functionOf(frame)} ${where}`
 }
 
 export function summarise (profile: CpuProfile, window?: Window, top = 12): ProfileSummary {
@@ -71,6 +92,7 @@ export function summarise (profile: CpuProfile, window?: Window, top = 12): Prof
   })
 
   const selfFn = new Map<string, number>()
+  const frameOf = new Map<string, CallFrame>()
   const selfArea = new Map<string, number>()
   const inclusive = new Map<string, number>()
   let busyMs = 0
@@ -80,13 +102,14 @@ export function summarise (profile: CpuProfile, window?: Window, top = 12): Prof
     busyMs += msSelf
     const name = nameOf(node.callFrame)
     selfFn.set(name, (selfFn.get(name) ?? 0) + msSelf)
+    frameOf.set(name, node.callFrame)
     const area = areaOf(node.callFrame)
     selfArea.set(area, (selfArea.get(area) ?? 0) + msSelf)
     // Inclusive time of vouch's own frames (src/), each counted once per stack.
     const seen = new Set<string>()
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const frame = byId.get(at)!.callFrame
-      if (!shortUrl(frame.url).startsWith('src/')) continue
+      if (!isOwn(shortUrl(frame.url))) continue
       const key = nameOf(frame)
       if (seen.has(key)) continue
       seen.add(key)
@@ -96,7 +119,17 @@ export function summarise (profile: CpuProfile, window?: Window, top = 12): Prof
   const ranked = (map: Map<string, number>, n: number) => [...map]
     .sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([name, value]) => ({ name, ms: value, share: value / busyMs }))
-  return { busyMs, selfByFunction: ranked(selfFn, top), selfByArea: ranked(selfArea, top), inclusiveOwn: ranked(inclusive, top) }
+  const selfByFunction = ranked(selfFn, top).map((r) => ({ ...r, fn: functionOf(frameOf.get(r.name)!), where: whereOf(frameOf.get(r.name)!) }))
+  return { busyMs, selfByFunction, selfByArea: ranked(selfArea, top), inclusiveOwn: ranked(inclusive, top) }
+}
+
+/** The ten hottest functions by self time: function, url:line, self ms and share of busy time. */
+export function topSelfTable (caption: string, summary: ProfileSummary, n = 10): Table {
+  return {
+    caption: `${caption} (${summary.busyMs.toFixed(0)} ms busy; idle left out)`,
+    header: ['#', 'function', 'url:line', 'self ms', 'self %'],
+    rows: summary.selfByFunction.slice(0, n).map((r, i) => [i + 1, `\`${r.fn}\``, r.where === '' ? '(native)' : `\`${r.where}\``, r.ms.toFixed(0), `${(r.share * 100).toFixed(1)} %`]),
+  }
 }
 
 /** The main thread's profile in `dir` (tsx's loader thread writes one too). */
@@ -156,4 +189,51 @@ export async function profileServer<T> (
   }
   const summary = summarise(await readMainProfile(dir), { fromEndMs: workMs + stopMs, toEndMs: stopMs })
   return { tables: profileTables(label, summary), dir: path.relative(root, dir) }
+}
+
+/** A fresh folder for one profile under bench/results/profiles/, and the node flags that write it there. */
+export async function profileDir (ctx: Context, label: string): Promise<{ dir: string, nodeArgs: string[] }> {
+  const dir = path.join(ctx.resultsDir, 'profiles', `${label.replace(/[^a-z0-9]+/gi, '-')}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+  await mkdir(dir, { recursive: true })
+  return { dir, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] }
+}
+
+/**
+ * Runs `setup`, then `work`, against `server` (started earlier with
+ * profileDir's flags, possibly long before: only `work` is summarised),
+ * then stops it, which writes the profile.
+ */
+export async function profileRun<T> (
+  server: NodeServer, dir: string,
+  setup: (server: NodeServer) => Promise<T>, work: (server: NodeServer, state: T) => Promise<void>,
+): Promise<{ summary: ProfileSummary, dir: string }> {
+  let workMs: number
+  let stopMs: number
+  try {
+    const state = await setup(server)
+    const t0 = performance.now()
+    await work(server, state)
+    workMs = performance.now() - t0
+  } finally {
+    const t1 = performance.now()
+    await server.stop()
+    stopMs = performance.now() - t1
+  }
+  const summary = summarise(await readMainProfile(dir), { fromEndMs: workMs + stopMs, toEndMs: stopMs })
+  return { summary, dir: path.relative(root, dir) }
+}
+
+/**
+ * Like profileServer, for any server `start` launches with the given node
+ * flags (`--cpu-prof --cpu-prof-dir=…`): the real build or an older one.
+ * The summary covers `work` only. (A process that must join a database
+ * other processes already served traffic on is better started early, with
+ * profileDir, and handed to profileRun.)
+ */
+export async function profileProcess<T> (
+  ctx: Context, label: string, start: (nodeArgs: string[]) => Promise<NodeServer>,
+  setup: (server: NodeServer) => Promise<T>, work: (server: NodeServer, state: T) => Promise<void>,
+): Promise<{ summary: ProfileSummary, dir: string }> {
+  const { dir, nodeArgs } = await profileDir(ctx, label)
+  return profileRun(await start(nodeArgs), dir, setup, work)
 }

@@ -12,6 +12,8 @@ export interface Target {
   goal: string
   /** The figure measured, formatted. */
   measured: string
+  /** The same figure for the build before issue 11 (e478914), measured in the same run, when there is one. */
+  today?: string
   /** Undefined when the figure could not be measured. */
   met: boolean | undefined
 }
@@ -35,6 +37,12 @@ export interface Context {
   /** Where profiles and charts go. */
   resultsDir: string
   log (message: string): void
+  /**
+   * Waits (bounded: 60 s, 15 s in quick mode) until the machine's 1-minute
+   * load average is below 1; returns the sentence to print: that it waited,
+   * or that it did not get a quiet machine, with the load average.
+   */
+  quiet (what: string): Promise<string>
 }
 
 export function verdict (met: boolean | undefined): string {
@@ -47,7 +55,9 @@ export function renderSection (section: Section): string {
     parts.push(`**${t.caption}**`, '', table(t.header, t.rows), '')
   }
   if (section.targets.length > 0) {
-    parts.push(table(['target', 'measured', 'verdict'], section.targets.map((t) => [t.goal, t.measured, verdict(t.met)])), '')
+    const today = section.targets.some((t) => t.today !== undefined)
+    parts.push(table(['target', 'measured', ...today ? ['today (e478914, same run)'] : [], 'verdict'],
+      section.targets.map((t) => [t.goal, t.measured, ...today ? [t.today ?? ''] : [], verdict(t.met)])), '')
   }
   for (const note of section.notes) parts.push(`- ${note}`)
   if (section.notes.length > 0) parts.push('')
