@@ -14,9 +14,14 @@
  *   stream's parameters; then `revocations` batches; between them
  *   `: heartbeat` comments. Every event's `id` is its cursor.
  *
+ * Also here, for both sides: the verified-token cache (./token-cache.ts),
+ * for vouch to put in front of its own signature checks, as the verifier does.
+ *
  * @module
  */
 import type { JWTPayload, JWTVerifyOptions } from 'jose'
+
+export { createVerifiedTokenCache, type VerifiedTokenCache, type VerifiedTokenCacheOptions } from './token-cache.js'
 
 /**
  * The `typ` header of vouch's access tokens (RFC 9068 §2.1).
