@@ -6,6 +6,7 @@
  * @module
  */
 import { ACCESS_TOKEN_ALGORITHMS, FEED_PATH, INTROSPECTION_PATH, JWKS_PATH, type AccessTokenAlgorithm } from './protocol.js'
+import { resolveVerifiedTokenCacheOptions, type VerifiedTokenCacheOptions } from './token-cache.js'
 
 /**
  * The source of the current time, in milliseconds since the epoch. Every
@@ -69,6 +70,12 @@ export interface VerifierOptions {
   introspectionUrl?: string | string[]
   /** The time source (default `Date`); see {@link Clock}. */
   clock?: Clock
+  /**
+   * The cache of tokens whose signature and claims verified, so that a token
+   * seen again skips that check (revocation is still checked every time):
+   * its bounds (default 10,000 tokens, 8 MiB), or `false` for none.
+   */
+  tokenCache?: VerifiedTokenCacheOptions | false
 }
 
 /** The options, checked, with their defaults. */
@@ -86,6 +93,7 @@ export interface ResolvedOptions {
   readonly feedUrls: readonly string[]
   readonly introspectionUrls: readonly string[]
   readonly clock: Clock
+  readonly tokenCache: Required<VerifiedTokenCacheOptions> | false
 }
 
 const systemClock: Clock = { now: () => Date.now() }
@@ -141,6 +149,7 @@ export function resolveOptions (options: VerifierOptions): ResolvedOptions {
     feedUrls: urlList(options.feedUrl, 'feedUrl') ?? bases.map((base) => `${base}${FEED_PATH}`),
     introspectionUrls: urlList(options.introspectionUrl, 'introspectionUrl') ?? bases.map((base) => `${base}${INTROSPECTION_PATH}`),
     clock,
+    tokenCache: options.tokenCache === false ? false : resolveVerifiedTokenCacheOptions(options.tokenCache ?? {}, 'tokenCache'),
   })
 }
 

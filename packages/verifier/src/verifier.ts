@@ -7,6 +7,12 @@
  *   against vouch's published JWKS (./keys.ts), by the rules of
  *   ./protocol.ts. A refusal on a claim names it (`err.claim`, and the
  *   expected and actual values in `err.message`).
+ * - A token whose signature and claims verified is kept in a bounded cache
+ *   (./token-cache.ts), so a token seen again skips that check, until its
+ *   `exp` (with the same tolerance). Only verdicts reached with the current
+ *   keys: the cache is emptied when the key set changes, a check that began
+ *   under other keys is not kept, and a key set past its age goes back
+ *   through jose (which refetches it). Revocation is checked every time.
  * - Revocation: the verifier follows vouch's revocation feed (./feed.ts) and
  *   keeps, for the longest an access token lives, each user's lowest valid
  *   version and the revoked session ids. Reconnects resume from a cursor,
@@ -24,6 +30,7 @@ import { followRevocationFeed, type FeedStatus } from './feed.js'
 import { createKeys, KeysUnavailable } from './keys.js'
 import { resolveOptions, type ResolvedOptions, type VerifierOptions } from './options.js'
 import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, bearerToken, checkAccessTokenClaims, type AccessTokenClaims } from './protocol.js'
+import { createVerifiedTokenCache } from './token-cache.js'
 
 /**
  * The claims of an accepted token.
@@ -134,7 +141,18 @@ export function createVerifier (options: VerifierOptions): Verifier {
   const { issuer, audience, authorization, clock, introspectionUrls } = resolved
   const introspectFallback = resolved.fallback === 'introspect'
 
-  const keys = createKeys({ urls: [...resolved.jwksUrls], cooldownMs: resolved.jwksCooldownMs, clock })
+  const verified = resolved.tokenCache === false ? undefined : createVerifiedTokenCache<VerifiedToken>(resolved.tokenCache)
+  // Bumped with every change of the key set: a check that began before it is not cached.
+  let keyGeneration = 0
+  const keys = createKeys({
+    urls: [...resolved.jwksUrls],
+    cooldownMs: resolved.jwksCooldownMs,
+    clock,
+    onChange () {
+      keyGeneration++
+      verified?.clear()
+    },
+  })
   keys.warm()
   const feed = followRevocationFeed({
     urls: resolved.feedUrls,
@@ -185,10 +203,15 @@ export function createVerifier (options: VerifierOptions): Verifier {
     return claims
   }
 
-  const verify = async (token: string): Promise<VerifiedToken> => {
-    if (typeof token !== 'string' || token === '') throw new VerifierError('invalid_token', 'the token is missing', { missing: true })
+  /**
+   * The signature and claims, checked by jose against the keys: the claims
+   * (frozen: they may be shared through the cache), or, when the keys are
+   * unavailable and the fallback is introspection, vouch's answer, which
+   * has checked revocation too.
+   */
+  const check = async (token: string, now: number): Promise<{ claims: VerifiedToken, introspected: boolean }> => {
+    const generation = keyGeneration
     let payload: JWTPayload
-    const now = clock.now()
     try {
       ({ payload } = await jwtVerify(token, keys.getKey, accessTokenVerifyOptions({
         issuer,
@@ -200,13 +223,30 @@ export function createVerifier (options: VerifierOptions): Verifier {
     } catch (err) {
       if (err instanceof KeysUnavailable) {
         // Nothing is known about the token: vouch may still judge it, else it is an outage.
-        if (introspectFallback) return introspect(token, 'keys_unavailable', 'invalid_token')
+        if (introspectFallback) return { claims: await introspect(token, 'keys_unavailable', 'invalid_token'), introspected: true }
         throw new VerifierError('keys_unavailable', "vouch's signing keys are unavailable", { cause: err })
       }
       throw refusal(err, token, resolved, now)
     }
     const { claims, claim } = checkAccessTokenClaims(payload)
     if (claims === undefined) throw new VerifierError('invalid_token', `the token was refused: its "${claim}" claim is malformed`, { claim })
+    const frozen = Object.freeze(claims)
+    // Not cached: a token with "nbf" (vouch sets none; a clock set back could make it not yet valid again), or one
+    // checked against keys that have changed since.
+    if (verified !== undefined && payload.nbf === undefined && generation === keyGeneration) verified.set(token, frozen)
+    return { claims: frozen, introspected: false }
+  }
+
+  const verify = async (token: string): Promise<VerifiedToken> => {
+    if (typeof token !== 'string' || token === '') throw new VerifierError('invalid_token', 'the token is missing', { missing: true })
+    const now = clock.now()
+    // jose's rule for exp (expired when exp <= now - tolerance), in exact seconds: a hit is never accepted where jose would refuse.
+    let claims = verified !== undefined && keys.fresh ? verified.get(token, now / 1000 - resolved.clockTolerance) : undefined
+    if (claims === undefined) {
+      const checked = await check(token, now)
+      if (checked.introspected) return checked.claims
+      claims = checked.claims
+    }
     if (!feed.live) {
       if (introspectFallback) await introspect(token, 'revocation_feed_unavailable', 'token_revoked')
       else throw new VerifierError('revocation_feed_unavailable', 'the revocation feed is unavailable: the revocation state is not known to be current')

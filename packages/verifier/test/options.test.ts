@@ -35,6 +35,9 @@ const mistakes: Array<[string, Partial<Record<keyof VerifierOptions, unknown>>]>
   ['introspectionUrl', { introspectionUrl: ['http://ok.test', ''] }],
   ['clock', { clock: () => 0 }],
   ['clock', { clock: { now: 5 } }],
+  ['tokenCache', { tokenCache: true }],
+  ['tokenCache.maxEntries', { tokenCache: { maxEntries: -1 } }],
+  ['tokenCache.maxBytes', { tokenCache: { maxBytes: Number.NaN } }],
 ]
 
 t.test('each wrong option is a TypeError that names it', async (t) => {
