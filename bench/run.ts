@@ -31,6 +31,7 @@ import { loginBench } from './login.js'
 import { refreshBench } from './refresh.js'
 import { soakBench } from './soak.js'
 import { feedFanoutBench } from './feed-fanout.js'
+import { resourceServerBench } from './resource-server.js'
 
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
@@ -45,6 +46,7 @@ const startedAt = Date.now()
 const benchmarks: Array<{ id: string, run: (ctx: Context) => Promise<Section> }> = [
   { id: 'revoke-all', run: revokeAllBench },
   { id: 'throughput', run: throughputBench },
+  { id: 'resource-server', run: resourceServerBench },
   { id: 'login', run: loginBench },
   { id: 'refresh', run: refreshBench },
   { id: 'soak', run: soakBench },
