@@ -12,6 +12,8 @@ import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { Test } from 'tap'
 import { accessToken, AUDIENCE, ISSUER, manualClock, signingKey, startPeer, verifierFor } from './peer.js'
 
+// tap given the whole test folder runs the helpers too: this is not a test, so it does nothing there.
+if (process.env.TAP === '1') process.exit(0)
 const calls = Number(process.argv[2] ?? 20_000)
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } } as unknown as Test
