@@ -82,7 +82,7 @@ export async function refreshBench (ctx: Context): Promise<Section> {
 
   let today: Awaited<ReturnType<typeof buildToday>> | undefined
   try {
-    today = await buildToday(ctx.log)
+    today = await buildToday(ctx.log, { allowInstall: !ctx.quick })
   } catch (err) {
     notes.push(`The build of ${TODAY_COMMIT} ("today") FAILED: ${(err as Error).message.slice(0, 300)}. Today's rate is the last recorded figure instead (below), not a same-run measurement.`)
   }

@@ -117,7 +117,7 @@ export async function throughputBench (ctx: Context): Promise<Section> {
 
   let today: TodayBuild | undefined
   try {
-    today = await buildToday(ctx.log)
+    today = await buildToday(ctx.log, { allowInstall: !ctx.quick })
     addRoot(today.dir)
     notes.push(`${today.note}.`)
   } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { cp, mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { root } from './harness.js'
@@ -85,16 +85,35 @@ export interface TodayBuild {
 
 let todayBuild: Promise<TodayBuild> | undefined
 
+/** The dependencies `dir`'s package.json names that its node_modules lacks, or holds at another version. */
+async function missingDependencies (dir: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>, devDependencies?: Record<string, string> }
+  const wanted = { ...pkg.devDependencies, ...pkg.dependencies }
+  const missing: string[] = []
+  for (const [name, version] of Object.entries(wanted)) {
+    try {
+      const installed = JSON.parse(await readFile(path.join(dir, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+      if (/^\d/.test(version) && installed.version !== version) missing.push(`${name}@${version} (have ${installed.version})`)
+    } catch {
+      missing.push(`${name}@${version}`)
+    }
+  }
+  return missing
+}
+
 /**
  * The build of TODAY_COMMIT, made once per commit and cached in
- * $TMPDIR/vouch-bench-builds/<hash>: `git archive | tar -x`, node_modules
- * linked to the repository's (except @vouch/verifier, that commit's own
- * package, built too), the generated Prisma clients copied from
- * src/db/generated when the schema is unchanged (generated afresh
+ * $TMPDIR/vouch-bench-builds/<hash>: `git archive | tar -x`; dependencies
+ * hard-linked from the repository's node_modules (so later installs there
+ * do not change them), except @vouch/verifier, that commit's own package,
+ * built too; if the repository's node_modules no longer holds that
+ * commit's dependencies, `npm ci --offline` from its lock file instead
+ * (minutes; not in quick mode). The generated Prisma clients are copied
+ * from src/db/generated when the schema is unchanged (generated afresh
  * otherwise), then `tsc -p tsconfig.build.json`. Rejects if any step fails;
  * callers fall back to recorded figures and say so.
  */
-export function buildToday (log: (message: string) => void): Promise<TodayBuild> {
+export function buildToday (log: (message: string) => void, { allowInstall = true } = {}): Promise<TodayBuild> {
   todayBuild ??= (async () => {
     const commit = (await run('git', ['rev-parse', `${TODAY_COMMIT}^{commit}`], root)).trim()
     const dir = path.join(cacheRoot, commit)
@@ -104,27 +123,42 @@ export function buildToday (log: (message: string) => void): Promise<TodayBuild>
     const work = `${dir}.tmp-${process.pid}`
     await rm(work, { recursive: true, force: true })
     await mkdir(work, { recursive: true })
-    await run('sh', ['-c', `git -C "${root}" archive ${commit} | tar -x -C "${work}"`], root)
-    // Dependencies: the repository's, except the workspace package, which is this commit's.
-    await mkdir(path.join(work, 'node_modules/@vouch'), { recursive: true })
-    for (const entry of await readdir(path.join(root, 'node_modules'))) {
-      if (entry === '@vouch') continue
-      await symlink(path.join(root, 'node_modules', entry), path.join(work, 'node_modules', entry))
+    try {
+      await run('sh', ['-c', `git -C "${root}" archive ${commit} | tar -x -C "${work}"`], root)
+      await mkdir(path.join(work, 'node_modules/@vouch'), { recursive: true })
+      for (const entry of await readdir(path.join(root, 'node_modules'))) {
+        if (entry === '@vouch') continue
+        await run('cp', ['-al', path.join(root, 'node_modules', entry), path.join(work, 'node_modules', entry)], root)
+      }
+      await symlink('../../packages/verifier', path.join(work, 'node_modules/@vouch/verifier'))
+      const missing = await missingDependencies(work)
+      let installed = false
+      if (missing.length > 0) {
+        if (!allowInstall) throw new Error(`the repository's node_modules lacks ${missing.join(', ')}, which ${TODAY_COMMIT} needs (npm ci --offline would take minutes: run the full mode once to cache the build)`)
+        log(`${TODAY_COMMIT} needs ${missing.join(', ')}: npm ci --offline in ${work} (minutes)`)
+        await rm(path.join(work, 'node_modules'), { recursive: true, force: true })
+        await run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], work) // postinstall generates the Prisma clients, prepare builds
+        installed = true
+      }
+      if (!installed) {
+        // Prisma clients (not committed): the schema decides whether the current ones fit.
+        const sameSchema = await run('git', ['diff', '--quiet', commit, '--', 'prisma/schema.prisma'], root).then(() => true, () => false)
+        if (sameSchema && existsSync(path.join(root, 'src/db/generated'))) {
+          await cp(path.join(root, 'src/db/generated'), path.join(work, 'src/db/generated'), { recursive: true })
+        } else {
+          await run(process.execPath, ['--import', 'tsx', 'scripts/prisma-generate.ts'], work,
+            { ...process.env, PATH: `${path.join(work, 'node_modules/.bin')}:${process.env.PATH ?? ''}` })
+        }
+        await run(process.execPath, [tsc, '-p', 'tsconfig.json'], path.join(work, 'packages/verifier'))
+        await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], work)
+      }
+      await writeFile(path.join(work, '.complete'), `${commit}\n`)
+      await rm(dir, { recursive: true, force: true })
+      await rename(work, dir)
+    } catch (err) {
+      await rm(work, { recursive: true, force: true })
+      throw err
     }
-    await symlink('../../packages/verifier', path.join(work, 'node_modules/@vouch/verifier'))
-    // Prisma clients (not committed): the schema decides whether the current ones fit.
-    const sameSchema = await run('git', ['diff', '--quiet', commit, '--', 'prisma/schema.prisma'], root).then(() => true, () => false)
-    if (sameSchema && existsSync(path.join(root, 'src/db/generated'))) {
-      await cp(path.join(root, 'src/db/generated'), path.join(work, 'src/db/generated'), { recursive: true })
-    } else {
-      await run(process.execPath, ['--import', 'tsx', 'scripts/prisma-generate.ts'], work,
-        { ...process.env, PATH: `${path.join(work, 'node_modules/.bin')}:${process.env.PATH ?? ''}` })
-    }
-    await run(process.execPath, [tsc, '-p', 'tsconfig.json'], path.join(work, 'packages/verifier'))
-    await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], work)
-    await writeFile(path.join(work, '.complete'), `${commit}\n`)
-    await rm(dir, { recursive: true, force: true })
-    await rename(work, dir)
     return { dir, commit, note: `today = ${TODAY_COMMIT}, built for this run in ${((performance.now() - t0) / 1000).toFixed(0)} s (cached in ${dir})` }
   })()
   return todayBuild
