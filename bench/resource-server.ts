@@ -144,8 +144,8 @@ export async function resourceServerBench (ctx: Context): Promise<Section> {
       if (checks.join() !== '401,401,200') throw new Error(`the resource server answered ${checks.join(', ')} to no token, a forged one and a real one (expected 401, 401, 200)`)
 
       // Warm-up (JIT, connections), not counted.
-      await drive(api, '/open', known, { seconds: 1 })
-      await drive(api, '/protected', known, { seconds: 1 })
+      await drive(api, '/open', known, { seconds: 2 })
+      await drive(api, '/protected', known, { seconds: 2 })
       const share = Math.floor(fresh.length / freshRuns)
       const pools = Array.from({ length: freshRuns }, (_, i) => fresh.slice(i * share, (i + 1) * share))
       for (const kind of order) {
