@@ -13,12 +13,28 @@ export interface Counters {
   reset (key: string): Promise<void>
 }
 
-export function memoryCounters (now: () => number = Date.now, maxKeys = 100_000): Counters {
+/** Bytes a counter is taken to hold beyond its key: the Map entry, the window object, the key string's header. */
+const ENTRY_OVERHEAD_BYTES = 96
+
+/** What a counter costs in memory: the overhead, and the key at two bytes a character (V8's widest strings). */
+export const counterBytes = (key: string): number => ENTRY_OVERHEAD_BYTES + 2 * key.length
+
+/**
+ * Counters in process memory, bounded by count (`maxKeys`) and by size
+ * (`maxBytes`, as counted by `counterBytes`): keys are as long as the emails
+ * they carry, so a count alone does not bound the memory. Past either bound
+ * the oldest window goes first.
+ */
+export function memoryCounters (now: () => number = Date.now, maxKeys = 100_000, maxBytes = 16 * 2 ** 20): Counters {
   const windows = new Map<string, { count: number, resetAt: number }>()
+  let bytes = 0
+  const remove = (key: string) => {
+    if (windows.delete(key)) bytes -= counterBytes(key)
+  }
   const live = (key: string) => {
     const entry = windows.get(key)
     if (entry !== undefined && entry.resetAt <= now()) {
-      windows.delete(key)
+      remove(key)
       return undefined
     }
     return entry
@@ -27,9 +43,11 @@ export function memoryCounters (now: () => number = Date.now, maxKeys = 100_000)
     async increment (key, windowMs) {
       let entry = live(key)
       if (entry === undefined) {
-        if (windows.size >= maxKeys) windows.delete(windows.keys().next().value as string)
+        const cost = counterBytes(key)
+        while (windows.size > 0 && (windows.size >= maxKeys || bytes + cost > maxBytes)) remove(windows.keys().next().value as string)
         entry = { count: 0, resetAt: now() + windowMs }
         windows.set(key, entry)
+        bytes += cost
       }
       entry.count += 1
       return { count: entry.count, resetInMs: entry.resetAt - now() }
@@ -38,7 +56,7 @@ export function memoryCounters (now: () => number = Date.now, maxKeys = 100_000)
       const entry = live(key)
       return entry === undefined ? { count: 0, resetInMs: 0 } : { count: entry.count, resetInMs: entry.resetAt - now() }
     },
-    async reset (key) { windows.delete(key) },
+    async reset (key) { remove(key) },
   }
 }
 
