@@ -127,8 +127,9 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
     },
 
     async deleteAccount (principal, password, { ip }) {
-      const user = await db.user.findUnique({ where: { id: principal.userId }, select: { email: true, passwordHash: true } })
-      if (user === null) throw new DomainError('token_revoked')
+      const user = await db.user.findUnique({ where: { id: principal.userId }, select: { email: true, passwordHash: true, tokenVersion: true } })
+      // Stale since it was checked (another deletion, a logout-all): refused as any stale token, before a guess is counted.
+      if (user === null || user.tokenVersion !== principal.version) throw new DomainError('token_revoked')
       // A stolen access token must not buy unlimited password guesses: the
       // attempts count against the account exactly as sign-ins do.
       await throttle.check(user.email, ip, hasSignedInFrom(user.email, ip))
@@ -140,6 +141,11 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
       // deletion, so that a failure here cannot fail a deletion that committed).
       await throttle.succeeded(user.email, ip)
       await db.$transaction(async (tx) => {
+        // A pending reset first: rows are locked in the order a completing
+        // reset locks them (its reset, then the user), so the two cannot
+        // deadlock; a reset that got there first wins, and the deletion is
+        // refused below (the reset made the caller's token stale).
+        await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
         // Conditional on the caller's token still being current and the
         // password still being the one just verified: of two concurrent
         // deletions (or a deletion and a password change) only one wins.
@@ -154,7 +160,6 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
         // Device names, user agents and addresses go with the sessions; a
         // token of a deleted session is refused like one of a revoked session.
         await tx.session.deleteMany({ where: { userId: principal.userId } })
-        await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
       })
       cache.userChanged(principal.userId)
     },

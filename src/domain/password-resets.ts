@@ -18,6 +18,7 @@ import type { PasswordHasher } from '../crypto/passwords.js'
 import { hashSecret, parseIdToken, randomSecret, sameHash } from '../crypto/secrets.js'
 import type { Counters } from '../limits/counters.js'
 import type { Clock } from './clock.js'
+import { DELETED_PASSWORD_HASH } from './accounts.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { SessionCache } from './session-cache.js'
@@ -116,6 +117,9 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
         // Single use: of simultaneous resets with one token, only one deletes the row.
         const used = await tx.passwordReset.deleteMany({ where: { id, tokenHash: row.tokenHash } })
         if (used.count !== 1) throw new DomainError('reset_token_invalid')
+        // A reset stored as its account was being deleted (the lookup just before, the write just after) opens nothing.
+        const owner = await tx.user.findUnique({ where: { id: row.userId }, select: { passwordHash: true } })
+        if (owner === null || owner.passwordHash === DELETED_PASSWORD_HASH) throw new DomainError('reset_token_invalid')
         return tx.user.update({
           where: { id: row.userId },
           data: { passwordHash, tokenVersion: { increment: 1 } },

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import { createTestApp, createTestDomain } from '../helpers/app.js'
 import { PASSWORD, bearer, codeOf, login, me, post, refresh, register, uniqueEmail, type TokenPair } from '../helpers/client.js'
 import type { Db } from '../../src/db/client.js'
+import { hashSecret, randomSecret } from '../../src/crypto/secrets.js'
 import type { RevocationBatch } from '../../src/domain/revocation-feed.js'
 
 function deleteAccount (app: FastifyInstance, accessToken: string, password: string = PASSWORD) {
@@ -182,13 +183,48 @@ t.test("a deleted account's placeholder can be neither signed in with, registere
   t.equal(codeOf(await post(app, '/auth/password/forgot', { email: placeholder })), 'validation_failed')
 })
 
+t.test('a reset requested as the account was deleted can never give the deleted account a password again', async (t) => {
+  const { app, db } = await createTestApp(t, { env: { RESET_SIGNS_IN: 'true' } })
+  const a = await register(app)
+  t.equal((await deleteAccount(app, a.accessToken)).statusCode, 204)
+  // POST /auth/password/forgot looked the email up just before the deletion
+  // committed and stored its reset just after: the link reached the old inbox.
+  const secret = randomSecret()
+  const now = new Date()
+  const { id } = await db.passwordReset.create({
+    data: { userId: a.user.id, tokenHash: hashSecret(secret), createdAt: now, expiresAt: new Date(now.getTime() + 60_000) },
+  })
+  const res = await post(app, '/auth/password/reset', { token: `${id}.${secret}`, newPassword: 'back from the dead' })
+  t.equal(res.statusCode, 400)
+  t.equal(codeOf(res), 'reset_token_invalid')
+  const tombstone = (await db.user.findUnique({ where: { id: a.user.id } }))!
+  t.notOk(tombstone.passwordHash.startsWith('$argon2'), 'still no password')
+  t.equal(tombstone.tokenVersion, 1, 'and no new session or version')
+  t.equal(await db.session.count({ where: { userId: a.user.id } }), 0)
+})
+
 t.test('of two concurrent deletions one succeeds and the other is refused', async (t) => {
   const { app } = await createTestApp(t)
-  const a = await register(app)
-  const b = await login(app, a.email)
-  const answers = await Promise.all([deleteAccount(app, a.accessToken), deleteAccount(app, b.accessToken)])
-  t.same(answers.map((res) => res.statusCode).sort(), [204, 401])
-  t.equal(codeOf(answers.find((res) => res.statusCode === 401)!), 'token_revoked')
+  for (let round = 0; round < 5; round++) {
+    const a = await register(app)
+    const b = await login(app, a.email)
+    const answers = await Promise.all([deleteAccount(app, a.accessToken), deleteAccount(app, b.accessToken)])
+    t.same(answers.map((res) => res.statusCode).sort(), [204, 401], `round ${round}`)
+    // Never invalid_credentials: the password was right; the token is what died.
+    t.equal(codeOf(answers.find((res) => res.statusCode === 401)!), 'token_revoked', `round ${round}`)
+  }
+})
+
+t.test('a deletion checked against a token that went stale since it was verified is token_revoked, and no guess is counted', async (t) => {
+  const { domain } = await createTestDomain(t, { env: { LOGIN_MAX_FAILURES: '1' } })
+  const { accounts, sessions } = domain
+  const user = await accounts.register(uniqueEmail('stale'), PASSWORD)
+  // Both verified before either deletion runs, as two concurrent requests are.
+  const first = await sessions.authenticate((await sessions.start(user, {})).accessToken)
+  const second = await sessions.authenticate((await sessions.start(user, {})).accessToken)
+  await accounts.deleteAccount(first, PASSWORD, { ip: '127.0.0.1' })
+  await t.rejects(accounts.deleteAccount(second, PASSWORD, { ip: '127.0.0.1' }), { code: 'token_revoked' })
+  await t.rejects(accounts.deleteAccount(second, PASSWORD, { ip: '127.0.0.1' }), { code: 'token_revoked' }, 'still not rate_limited: nothing was counted')
 })
 
 t.test('a deletion racing refreshes leaves no usable token', async (t) => {
@@ -196,20 +232,31 @@ t.test('a deletion racing refreshes leaves no usable token', async (t) => {
   for (let round = 0; round < 8; round++) {
     const a = await register(app)
     const b = await login(app, a.email)
-    // Refreshes of both sessions before, during and after the deletion's transaction.
-    const refreshes: Array<Promise<Awaited<ReturnType<typeof refresh>>>> = []
-    const deletion = deleteAccount(app, a.accessToken)
-    for (let i = 0; i < 6; i++) {
-      refreshes.push(refresh(app, i % 2 === 0 ? a.refreshToken : b.refreshToken))
-      await new Promise((resolve) => setImmediate(resolve))
+    // Each device keeps refreshing, with the token it got last, until the
+    // deletion has answered, and once more after: refreshes land before,
+    // during and after the deletion's transaction.
+    let settled = false
+    const deletion = deleteAccount(app, a.accessToken).finally(() => { settled = true })
+    const chain = async (start: TokenPair) => {
+      const issued: TokenPair[] = []
+      let current = start
+      for (;;) {
+        const wasSettled = settled
+        const res = await refresh(app, current.refreshToken)
+        if (res.statusCode !== 200) {
+          t.equal(codeOf(res), 'refresh_token_invalid', `round ${round}: a refresh that lost the race is refresh_token_invalid`)
+          return issued
+        }
+        current = res.json()
+        issued.push(current)
+        t.notOk(wasSettled, `round ${round}: no refresh succeeds once the deletion has answered`)
+        if (wasSettled) return issued
+      }
     }
+    const chains = await Promise.all([chain(a), chain(b)])
     t.equal((await deletion).statusCode, 204, `round ${round}: deleted`)
-    const issued: TokenPair[] = []
-    for (const res of await Promise.all(refreshes)) {
-      if (res.statusCode === 200) issued.push(res.json())
-      else t.equal(codeOf(res), 'refresh_token_invalid', `round ${round}: a refresh that lost the race is refresh_token_invalid`)
-    }
-    t.comment(`round ${round}: ${issued.length} of ${refreshes.length} refreshes were answered with a pair`)
+    const issued = chains.flat()
+    t.comment(`round ${round}: ${issued.length} refreshes succeeded before the deletion committed`)
     for (const pair of [...issued, a, b]) {
       t.equal(codeOf(await me(app, pair.accessToken)), 'token_revoked', `round ${round}: no access token works`)
       t.equal(codeOf(await refresh(app, pair.refreshToken)), 'refresh_token_invalid', `round ${round}: no refresh token works`)
