@@ -9,6 +9,7 @@
  * `<dataDir>/signing-keys.json`, created with one new key (mode 0600) on
  * first start.
  */
+import { KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
@@ -31,6 +32,8 @@ export interface PublicJwk {
 export interface SigningKey {
   readonly kid: string
   readonly privateKey: CryptoKey
+  /** The same private key as a node:crypto KeyObject, made once: access tokens are signed with it synchronously, off the thread pool. */
+  readonly privateKeyObject: KeyObject
   readonly publicKey: CryptoKey
   readonly publicJwk: PublicJwk
   /** Epoch ms from which it signs (published before that); undefined = at once. */
@@ -140,7 +143,10 @@ export async function toSigningKey (jwk: JWK & KeySchedule, algorithm: SigningAl
   const { activatesAt, retiresAt, ...keyOnly } = jwk
   const privateKey = await importJWK({ ...keyOnly, alg: algorithm }, algorithm) as CryptoKey
   const publicKey = await importJWK(publicJwk, algorithm) as CryptoKey
-  return { kid, privateKey, publicKey, publicJwk, activatesAt: instant(activatesAt), retiresAt: instant(retiresAt) }
+  return {
+    kid, privateKey, privateKeyObject: KeyObject.from(privateKey), publicKey, publicJwk,
+    activatesAt: instant(activatesAt), retiresAt: instant(retiresAt),
+  }
 }
 
 function algorithmOf (jwk: JWK): SigningAlgorithm | undefined {

@@ -9,12 +9,15 @@
  * tokens signed before it was added (at most ACCESS_TOKEN_TTL old) still
  * work, and any string is accepted: changing JWT_CLIENT_ID signs no one out.
  * Whether the token's version and session are still live is decided by the
- * session service, not here.
+ * session service, not here. Tokens are signed synchronously with node:crypto
+ * (microseconds), so that issuing one never waits on libuv's thread pool
+ * behind password hashes; verification stays with jose.
  */
-import { randomUUID } from 'node:crypto'
-import { SignJWT, errors, jwtVerify, type JWTHeaderParameters } from 'jose'
+import { randomUUID, sign } from 'node:crypto'
+import { errors, jwtVerify, type JWTHeaderParameters } from 'jose'
 import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims, type AccessTokenClaims } from '@vouch/verifier/protocol'
-import type { KeySet } from '../crypto/keys.js'
+import type { SigningAlgorithm } from '../config.js'
+import type { KeySet, SigningKey } from '../crypto/keys.js'
 import { DomainError } from '../errors.js'
 import type { Clock } from './clock.js'
 
@@ -34,7 +37,8 @@ export interface AccessTokenSettings {
 
 export interface AccessTokens {
   readonly ttl: number
-  issue (subject: { userId: string, sessionId: string, version: number }): Promise<string>
+  /** Signs synchronously (node:crypto, microseconds): never queued on libuv's pool behind password hashes. */
+  issue (subject: { userId: string, sessionId: string, version: number }): string
   /** Throws DomainError `invalid_token` or `token_expired`. */
   verify (token: string): Promise<AccessClaims>
 }
@@ -81,15 +85,20 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
 
     issue ({ userId, sessionId, version }) {
       const now = Math.floor(clock.now().getTime() / 1000)
-      return new SignJWT({ client_id: settings.clientId, sid: sessionId, ver: version })
-        .setProtectedHeader({ alg: keys.algorithm, typ: ACCESS_TOKEN_TYPE, kid: keys.current.kid })
-        .setIssuer(settings.issuer)
-        .setAudience(settings.audience)
-        .setSubject(userId)
-        .setIssuedAt(now)
-        .setExpirationTime(now + settings.ttl)
-        .setJti(randomUUID())
-        .sign(keys.current.privateKey)
+      // The members in the order jose's SignJWT wrote them: the claims it was
+      // given, then iss, aud, sub, iat, exp, jti as its setters were called.
+      const claims: AccessClaims & { readonly iss: string, readonly aud: string } = {
+        client_id: settings.clientId,
+        sid: sessionId,
+        ver: version,
+        iss: settings.issuer,
+        aud: settings.audience,
+        sub: userId,
+        iat: now,
+        exp: now + settings.ttl,
+        jti: randomUUID(),
+      }
+      return signCompact(keys.current, keys.algorithm, claims)
     },
 
     async verify (token) {
@@ -114,6 +123,27 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
       return claims
     },
   }
+}
+
+/** Each key's encoded protected header, made once: `{"alg","typ","kid"}`, as jose wrote it. */
+const encodedHeaders = new WeakMap<SigningKey, string>()
+
+/**
+ * A compact JWS of `claims` (RFC 7515), signed with node:crypto on the
+ * calling thread: Ed25519 (deterministic), or ES256 with the raw r‖s
+ * signature JWS requires (not DER).
+ */
+function signCompact (key: SigningKey, algorithm: SigningAlgorithm, claims: object): string {
+  let header = encodedHeaders.get(key)
+  if (header === undefined) {
+    header = Buffer.from(JSON.stringify({ alg: algorithm, typ: ACCESS_TOKEN_TYPE, kid: key.kid })).toString('base64url')
+    encodedHeaders.set(key, header)
+  }
+  const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
+  const signature = algorithm === 'EdDSA'
+    ? sign(null, Buffer.from(input), key.privateKeyObject)
+    : sign('sha256', Buffer.from(input), { key: key.privateKeyObject, dsaEncoding: 'ieee-p1363' })
+  return `${input}.${signature.toString('base64url')}`
 }
 
 function decodeKid (token: string): string | undefined {
