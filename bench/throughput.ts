@@ -65,7 +65,8 @@ function treeRssKb (pid: number): number {
  */
 async function abba (routes: Route[], seconds: number, warmSeconds: number, passes: number, log: (m: string) => void): Promise<Map<string, Run[]>> {
   for (const r of routes) {
-    await load(`${r.server.base}${r.path}`, warmSeconds, { connections: CONNECTIONS, ...(r.requests && { requests: r.requests }) })
+    // A cluster warms two processes (JIT, caches): twice the warm-up.
+    await load(`${r.server.base}${r.path}`, r.tree ? 2 * warmSeconds : warmSeconds, { connections: CONNECTIONS, ...(r.requests && { requests: r.requests }) })
   }
   const runs = new Map<string, Run[]>(routes.map((r) => [r.key, []]))
   const order = Array.from({ length: passes }, (_, i) => i % 2 === 0 ? routes : [...routes].reverse()).flat()
