@@ -78,6 +78,10 @@ async function createFixture (provider: Provider, hashes: readonly [string, stri
       LOG_LEVEL: 'error',
       RATE_LIMIT_MAX: '1000000000',
       REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+      // The bench's kept-alive connection idles while the other database is seeded and the classic scan runs
+      // (seconds on a loaded machine): a server closing it at the default 5 s races the next call (ECONNRESET).
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '600000',
+      HTTP_IDLE_TIMEOUT_MS: '3600000',
     })
     const { keys, refreshKey } = await prepare(config, { migrate: false })
     const db = createDb(scratch.url, { pool: config.database })
