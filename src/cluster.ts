@@ -1,23 +1,46 @@
 /**
  * Entry point: one vouch worker per core (`npm run start:cluster`), sharing
- * one port through node:cluster. The primary migrates the database and
- * creates the key material once, then forks WORKERS workers; it relays
- * revocations between them when no Redis or PostgreSQL channel is
- * configured, restarts a worker that dies, and on SIGTERM/SIGINT lets every
- * worker finish its requests before exiting.
+ * one port through node:cluster. The primary has one worker migrate the
+ * database and create the key material, and waits for it to exit, then forks
+ * WORKERS workers; it relays revocations between them when no Redis or
+ * PostgreSQL channel is configured, restarts a worker that dies, and on
+ * SIGTERM/SIGINT lets every worker finish its requests before exiting.
+ *
+ * The primary stays small (about 45 MiB): it never loads the application,
+ * Prisma or the schema engine, which a worker of its own runs once and
+ * takes away when it exits. Workers get the Node flags of src/runtime.ts,
+ * and a libuv pool sized for the machine (UV_THREADPOOL_SIZE, unless set).
  */
 import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
 import { relayInvalidations } from './bus/cluster.js'
 import { loadConfig } from './config.js'
-import { exitOnStartupError, prepare, serve } from './start.js'
+import { exitOnStartupError, threadPoolSize, withNodeFlags } from './runtime.js'
+
+/** Set in the environment of the worker that only migrates and creates the keys. */
+const PREPARE_ONLY = 'VOUCH_CLUSTER_PREPARE'
+
+/** Runs the migrations and creates the keys in a worker; resolves once it has exited cleanly. */
+function prepareInWorker (): Promise<void> {
+  return new Promise((resolve, reject) => {
+    cluster.fork({ [PREPARE_ONLY]: '1' }).once('exit', (code, signal) => {
+      if (code === 0) resolve()
+      else reject(new Error(`preparing the database and the keys failed (${signal ?? `exit code ${code}`})`))
+    })
+  })
+}
 
 async function primary (): Promise<void> {
   const config = loadConfig(process.env)
-  await prepare(config)
+  cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) })
+  await prepareInWorker()
   relayInvalidations()
 
+  const env = process.env.UV_THREADPOOL_SIZE === undefined
+    ? { UV_THREADPOOL_SIZE: String(threadPoolSize(config.workers, availableParallelism())) }
+    : {}
   let stopping = false
-  const fork = (): Worker => cluster.fork()
+  const fork = (): Worker => cluster.fork(env)
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
@@ -37,9 +60,19 @@ async function primary (): Promise<void> {
   for (let i = 0; i < config.workers; i++) fork()
 }
 
+async function worker (): Promise<void> {
+  const { prepare, serve } = await import('./start.js')
+  const config = loadConfig(process.env)
+  if (process.env[PREPARE_ONLY] === '1') {
+    await prepare(config)
+    process.exit(0)
+  }
+  await serve(config)
+}
+
 try {
   if (cluster.isPrimary) await primary()
-  else await serve(loadConfig(process.env))
+  else await worker()
 } catch (err) {
   exitOnStartupError(err)
 }

@@ -1,4 +1,5 @@
-// Entry point: one vouch process (`npm start`). See src/cluster.ts for one per core.
+// Entry point: one vouch process (`npm start`, which gives it the Node flags of
+// src/runtime.ts). See src/cluster.ts for one per core.
 import { loadConfig } from './config.js'
 import { exitOnStartupError, serve } from './start.js'
 

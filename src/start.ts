@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
-import { ConfigError, configWarnings, type Config } from './config.js'
+import { configWarnings, type Config } from './config.js'
 import { buildApp, createLogger } from './app.js'
 import { busKindFor, createBus } from './bus/index.js'
 import { createRedisClient } from './bus/redis.js'
@@ -16,13 +16,18 @@ import { applyMigrations } from './db/migrate.js'
 import { loadKeySet } from './crypto/keys.js'
 import { watchKeyFile } from './crypto/key-rotation.js'
 import { loadRefreshKey } from './crypto/refresh-key.js'
+import { tuneV8 } from './runtime.js'
+
+export { exitOnStartupError } from './runtime.js'
 
 /**
  * What a process needs before it serves: an up-to-date schema and the key
  * material (created on first start). Cluster workers skip the migrations:
- * the primary ran them, and created the keys, before forking.
+ * src/cluster.ts ran them, and created the keys, in a process of their own
+ * before forking.
  */
 export async function prepare (config: Config, { migrate = true } = {}) {
+  tuneV8()
   if (migrate) {
     await prepareDatabase(config.databaseUrl)
     await applyMigrations(config.databaseUrl)
@@ -37,6 +42,7 @@ export async function prepare (config: Config, { migrate = true } = {}) {
 }
 
 export async function serve (config: Config): Promise<void> {
+  tuneV8()
   const logger = createLogger(config.logLevel)
   for (const warning of configWarnings(config)) logger.warn(warning)
   const { keys, refreshKey } = await prepare(config, { migrate: !cluster.isWorker })
@@ -70,13 +76,4 @@ export async function serve (config: Config): Promise<void> {
     issuer: config.tokens.issuer, audience: config.tokens.audience, metadata: `${config.publicUrl}/.well-known/oauth-authorization-server`,
     kid: keys.current.kid, alg: keys.algorithm, invalidations: busKindFor(config),
   }, 'ready')
-}
-
-export function exitOnStartupError (err: unknown): never {
-  if (err instanceof ConfigError) {
-    console.error(`vouch: invalid configuration: ${err.message}`)
-  } else {
-    console.error('vouch: failed to start:', err instanceof Error ? err.message : err)
-  }
-  process.exit(1)
 }
