@@ -99,6 +99,8 @@ export function createHashGate ({ concurrency, maxWaitMs, retryAfter, now }: Has
 
 export function createPasswordHasher (params: Argon2Params, limits: Partial<HashingLimits> = {}): PasswordHasher {
   const options = { type: argon2.argon2id, ...params } as const
+  // The PHC prefix argon2 writes for these parameters (version 19).
+  const currentPrefix = `$argon2id$v=19$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`
   const gated = createHashGate({ ...DEFAULT_HASHING_LIMITS, ...limits })
   // Made up front, so that even the first unknown-email sign-in costs one verification, not a hash and a verification.
   const dummy = argon2.hash('vouch-dummy-password', options)
@@ -120,6 +122,9 @@ export function createPasswordHasher (params: Argon2Params, limits: Partial<Hash
       return false
     },
     needsRehash: (hash) => {
+      // Every sign-in asks; a hash made with the current parameters (the
+      // usual case) is known by its prefix, without parsing it.
+      if (hash.startsWith(currentPrefix)) return false
       // argon2's own check compares version and cost, not the variant.
       if (!hash.startsWith('$argon2id$')) return true
       try {

@@ -122,6 +122,8 @@ t.test('needsRehash is true when the parameters were raised, false for the curre
     t.equal(createPasswordHasher(params).needsRehash(hash), true, JSON.stringify(params))
   }
   t.equal(cheap.needsRehash('not-a-hash'), true, 'an unreadable hash is replaced')
+  t.equal(cheap.needsRehash(hash.replace('$argon2id$', '$argon2i$')), true, 'the current cost with another variant is replaced')
+  t.equal(cheap.needsRehash(hash.replace('$v=19$', '$v=16$')), true, 'the current cost with an older version is replaced')
 })
 
 t.test('at production cost (OWASP minimum), a password hashes and verifies', async (t) => {
