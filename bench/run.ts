@@ -59,7 +59,7 @@ for (const id of only ?? []) {
 const elapsed = () => `${((Date.now() - startedAt) / 1000).toFixed(0)} s`
 /** Longest wait for a quiet machine before one measured section, and in the whole run (CI's quick run stays short). */
 const quietMaxSeconds = quick ? 15 : 60
-let quietBudgetSeconds = quick ? 45 : 600
+let quietBudgetSeconds = quick ? 30 : 600
 const ctx: Context = {
   quick,
   profile: argv.includes('--profile') ? 'always' : quick ? 'never' : 'on-miss',
@@ -88,7 +88,7 @@ async function dropLeftoverDatabases (): Promise<void> {
 }
 
 // Every run is bounded: past this, whatever is running is killed and the run fails.
-const limitMs = (quick ? 8 : 240) * 60_000
+const limitMs = (quick ? 12 : 240) * 60_000
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${limitMs / 60_000} minutes; stopping\n`)
   killChildren()

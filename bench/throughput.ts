@@ -132,23 +132,31 @@ export async function throughputBench (ctx: Context): Promise<Section> {
   const started: NodeServer[] = []
   const start = async (p: Promise<NodeServer>) => { const s = await p; started.push(s); return s }
   try {
-    const fastify = await start(startBare('fastify'))
-    const bareHttp = await start(startBare('http'))
-    const vouch = await start(startVouch({ label: 'vouch', env: current.env, probe: true }))
-    const vouchToday = today && old ? await start(startVouch({ label: `vouch ${TODAY_COMMIT}`, dir: today.dir, env: old.env, probe: true })) : undefined
-    // The cluster and the profiled copies join the same databases and keys (the same tokens work on
-    // them), all started before any load: a process joining a SQLite database after another has
-    // served traffic on it can fail its start-up migration check (SocketTimeout), seen here.
-    const cluster = await start(startVouch({ label: 'vouch cluster', env: { ...current.env, WORKERS: '2' }, cluster: true }))
+    // The cluster and the profiled copies join their instance's database and keys (the same tokens
+    // work on them), all started before any load: a process joining a SQLite database after another
+    // has served traffic on it can fail its start-up migration check (SocketTimeout), seen here.
+    // Processes of one instance start one after the other (each checks the migrations), the
+    // instances and the baselines side by side.
     const profileBefore = today && old ? await profileDir(ctx, `me-before-${TODAY_COMMIT}`) : undefined
-    const profiledToday = today && old && profileBefore
-      ? await start(startVouch({ label: 'vouch today, profiled', dir: today.dir, env: old.env, nodeArgs: profileBefore.nodeArgs }))
-      : undefined
     const profileAfter = await profileDir(ctx, 'me-after')
-    const profiled = await start(startVouch({ label: 'vouch, profiled', env: current.env, nodeArgs: profileAfter.nodeArgs }))
-    ctx.log(`throughput: registering ${USERS} users${vouchToday ? ' on each vouch' : ''}`)
-    const users = await registerUsers(vouch.base, USERS, 'me')
-    const usersToday = vouchToday ? await registerUsers(vouchToday.base, USERS, 'me') : []
+    const [fastify, bareHttp, [vouch, cluster, profiled, users], [vouchToday, profiledToday, usersToday]] = await Promise.all([
+      start(startBare('fastify')),
+      start(startBare('http')),
+      (async () => {
+        const one = await start(startVouch({ label: 'vouch', env: current.env, probe: true }))
+        const many = await start(startVouch({ label: 'vouch cluster', env: { ...current.env, WORKERS: '2' }, cluster: true }))
+        const copy = await start(startVouch({ label: 'vouch, profiled', env: current.env, nodeArgs: profileAfter.nodeArgs }))
+        ctx.log(`throughput: registering ${USERS} users on vouch`)
+        return [one, many, copy, await registerUsers(one.base, USERS, 'me')] as const
+      })(),
+      (async () => {
+        if (!today || !old || !profileBefore) return [undefined, undefined, [] as BenchUser[]] as const
+        const one = await start(startVouch({ label: `vouch ${TODAY_COMMIT}`, dir: today.dir, env: old.env, probe: true }))
+        const copy = await start(startVouch({ label: 'vouch today, profiled', dir: today.dir, env: old.env, nodeArgs: profileBefore.nodeArgs }))
+        ctx.log(`throughput: registering ${USERS} users on today's vouch`)
+        return [one, copy, await registerUsers(one.base, USERS, 'me')] as const
+      })(),
+    ])
 
     // --- 1. one process against the bare routes -----------------------------------------
     const routes: Route[] = [

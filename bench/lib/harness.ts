@@ -235,8 +235,8 @@ export interface VouchOptions {
 }
 
 /**
- * The real built server: `node [--import probe.mjs] dist/server.js` (or
- * dist/cluster.js) in `dir`. A start that fails is tried once more: on a
+ * The real built server: `node [flags of its npm start script] [--import
+ * probe.mjs] dist/server.js` (or dist/cluster.js) in `dir`. A start that fails is tried once more: on a
  * loaded machine a process joining a SQLite database another one is using
  * can time out in its start-up migration check.
  */
@@ -250,6 +250,22 @@ export async function startVouch (options: VouchOptions): Promise<NodeServer> {
   }
 }
 
+/**
+ * The node flags `npm start` (or `npm run start:cluster`) of the checkout in
+ * `dir` gives (e.g. heap limits), so that each build runs as its own start
+ * script runs it.
+ */
+export function startScriptFlags (dir: string, cluster = false): string[] {
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }
+    const script = pkg.scripts?.[cluster ? 'start:cluster' : 'start'] ?? ''
+    const match = /^node\s+(.*?)\s*dist\/(?:server|cluster)\.js\s*$/.exec(script.trim())
+    return match?.[1] ? match[1].split(/\s+/).filter((flag) => flag.startsWith('--')) : []
+  } catch {
+    return []
+  }
+}
+
 function startVouchOnce (options: VouchOptions): Promise<NodeServer> {
   const dir = options.dir ?? root
   return startNode({
@@ -257,7 +273,7 @@ function startVouchOnce (options: VouchOptions): Promise<NodeServer> {
     script: path.join(dir, 'dist', options.cluster ? 'cluster.js' : 'server.js'),
     cwd: dir,
     env: vouchEnv(options.env),
-    ...(options.nodeArgs && { nodeArgs: options.nodeArgs }),
+    nodeArgs: [...startScriptFlags(dir, options.cluster), ...options.nodeArgs ?? []],
     ...(options.probe !== undefined && { probe: options.probe }),
     readyPath: '/health/live',
   })

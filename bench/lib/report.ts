@@ -38,7 +38,7 @@ export interface Context {
   resultsDir: string
   log (message: string): void
   /**
-   * Waits (bounded: 60 s, 15 s in quick mode and 45 s over a whole quick
+   * Waits (bounded: 60 s, 15 s in quick mode and 30 s over a whole quick
    * run) until the machine's 1-minute
    * load average is below 1; returns the sentence to print: that it waited,
    * or that it did not get a quiet machine, with the load average.
