@@ -80,6 +80,8 @@ export interface Config {
     /** Seconds a cached session check may be trusted (the bound if an invalidation is lost); 0 = no cache. */
     readonly ttl: number
     readonly maxEntries: number
+    /** Bytes the cached entries may take, estimated (src/domain/session-cache.ts). */
+    readonly maxBytes: number
   }
   readonly rateLimits: {
     /** Requests per IP per window on /auth routes. */
@@ -386,6 +388,7 @@ export function loadConfig (env: Env): Config {
     cache: {
       ttl: int('REVOCATION_CACHE_TTL', 5, 0, 300),
       maxEntries: int('REVOCATION_CACHE_SIZE', 100_000, 1, 10_000_000),
+      maxBytes: int('REVOCATION_CACHE_MAX_BYTES', 32 * 1024 * 1024, 64 * 1024, 2 ** 40),
     },
     rateLimits: {
       perIp: int('RATE_LIMIT_MAX', 3000, 1),

@@ -19,7 +19,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { LoginThrottle } from '../limits/login-throttle.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
-import type { SessionCache } from './session-cache.js'
+import type { SessionCache, UserProfile } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
 
 /** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
@@ -34,14 +34,8 @@ export function deletedEmail (userId: string): string {
   return `deleted:${userId}`
 }
 
-export interface Profile {
-  id: string
-  email: string
-  createdAt: Date
-}
-
 export interface Accounts {
-  register (email: string, password: string): Promise<Profile & { tokenVersion: number }>
+  register (email: string, password: string): Promise<UserProfile & { tokenVersion: number }>
   /**
    * The user behind an email and password; `invalid_credentials` otherwise,
    * or `rate_limited` after too many failures (see limits/login-throttle.ts).
@@ -49,7 +43,6 @@ export interface Accounts {
   signIn (email: string, password: string, from: { ip: string }): Promise<{ id: string, tokenVersion: number }>
   /** Changes the password and keeps only the caller's session (re-keyed). */
   changePassword (principal: Principal, currentPassword: string, newPassword: string): Promise<TokenPair>
-  profile (userId: string): Promise<Profile>
   /**
    * Deletes the caller's account after checking its password (counted by
    * the sign-in throttle like a sign-in): every token dies at once, here,
@@ -118,12 +111,6 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
         passwordHash: await passwords.hash(newPassword),
         verifiedHash: user.passwordHash,
       })
-    },
-
-    async profile (userId) {
-      const user = await db.user.findUnique({ where: { id: userId }, select: { id: true, email: true, createdAt: true } })
-      if (user === null) throw new DomainError('token_revoked')
-      return user
     },
 
     async deleteAccount (principal, password, { ip }) {

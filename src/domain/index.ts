@@ -63,7 +63,7 @@ export function createDomain ({
     ttl: config.tokens.accessTokenTtl,
     clockSkew: config.tokens.clockSkew,
   }, clock)
-  const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries }, bus)
+  const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }, bus)
   const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache, events })
   const accounts = createAccounts({
     db,

@@ -2,7 +2,8 @@
  * The in-process cache that keeps the database off the authenticated-request
  * hot path. It holds, per session id, the state the access-token check needs
  * (the session row's version, revocation and lifetimes, and its user's
- * current tokenVersion). Invariants:
+ * current tokenVersion) and the user's profile that GET /auth/me answers
+ * with, read together in one query. Invariants:
  *
  * - This instance's own writes invalidate its entries synchronously, before
  *   the write's response is sent: a single instance is exactly correct.
@@ -15,9 +16,20 @@
  *   cached, so an invalidation can never be overwritten by older data.
  *   (A refresh only moves lastUsedAt: it drops the entry without counting as
  *   an invalidation, so refresh traffic does not defeat the cache.)
- * - Memory is bounded: at most `maxEntries` sessions, least recently stored
- *   evicted first.
+ * - Every write to a user's row (version, email, deletion) or to a session
+ *   row is followed by `userChanged` / `sessionChanged`: the profile is as
+ *   fresh as the revocation state.
+ * - Memory is bounded: at most `maxEntries` sessions and `maxBytes` (each
+ *   entry's strings counted at two bytes a character, plus a fixed overhead),
+ *   least recently stored evicted first.
  */
+
+/** What GET /auth/me answers with. */
+export interface UserProfile {
+  id: string
+  email: string
+  createdAt: Date
+}
 
 export interface SessionState {
   userId: string
@@ -27,6 +39,7 @@ export interface SessionState {
   lastUsedAt: Date
   /** The user's current tokenVersion. */
   userVersion: number
+  user: UserProfile
 }
 
 export type Invalidation = { kind: 'user', id: string } | { kind: 'session', id: string }
@@ -48,6 +61,7 @@ export interface SessionCacheSettings {
   /** Milliseconds an entry may be trusted; 0 disables the cache. */
   ttlMs: number
   maxEntries: number
+  maxBytes: number
 }
 
 export interface SessionCache {
@@ -71,12 +85,27 @@ export interface SessionCache {
   /** Calls `listener` after every invalidation applied here, from this instance or another. */
   onInvalidation (listener: (event: Invalidation) => void): void
   readonly size: number
+  /** Estimated bytes held. */
+  readonly bytes: number
   clear (): void
 }
 
 interface Entry {
   state: SessionState
   storedAt: number
+  bytes: number
+}
+
+/**
+ * An entry's estimated footprint: its strings at two bytes a character (the
+ * key, the user id and the email) plus a fixed allowance for the objects,
+ * the dates and the two maps' slots. Measured: 1,380 bytes of heap per entry
+ * (V8 heapUsed after a full collection, 100,000 sessions of distinct users,
+ * UUID ids, 28-character emails), against 1,400 estimated.
+ */
+const ENTRY_OVERHEAD_BYTES = 1200
+export function entryBytes (sessionId: string, state: SessionState): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * (sessionId.length + state.userId.length + state.user.email.length)
 }
 
 export function createSessionCache (settings: SessionCacheSettings, bus: InvalidationBus, now: () => number = performance.now.bind(performance)): SessionCache {
@@ -84,11 +113,13 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
   const listeners: Array<(event: Invalidation) => void> = []
   const byUser = new Map<string, Set<string>>()
   let invalidations = 0
+  let bytes = 0
 
   const drop = (sessionId: string) => {
     const entry = entries.get(sessionId)
     if (entry === undefined) return
     entries.delete(sessionId)
+    bytes -= entry.bytes
     const sessions = byUser.get(entry.state.userId)
     sessions?.delete(sessionId)
     if (sessions?.size === 0) byUser.delete(entry.state.userId)
@@ -108,6 +139,7 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
     invalidations += 1
     entries.clear()
     byUser.clear()
+    bytes = 0
   }
 
   bus.subscribe(apply)
@@ -126,11 +158,14 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
 
   const store = (sessionId: string, state: SessionState) => {
     drop(sessionId)
-    entries.set(sessionId, { state, storedAt: now() })
+    const size = entryBytes(sessionId, state)
+    if (size > settings.maxBytes) return
+    entries.set(sessionId, { state, storedAt: now(), bytes: size })
+    bytes += size
     let sessions = byUser.get(state.userId)
     if (sessions === undefined) byUser.set(state.userId, sessions = new Set())
     sessions.add(sessionId)
-    while (entries.size > settings.maxEntries) drop(entries.keys().next().value as string)
+    while (entries.size > settings.maxEntries || bytes > settings.maxBytes) drop(entries.keys().next().value as string)
   }
 
   return {
@@ -154,6 +189,7 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
     sessionTouched: drop,
     onInvalidation (listener) { listeners.push(listener) },
     get size () { return entries.size },
+    get bytes () { return bytes },
     clear,
   }
 }

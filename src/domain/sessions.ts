@@ -27,7 +27,7 @@ import type { Db } from '../db/client.js'
 import { isUuid, sameHash } from '../crypto/secrets.js'
 import type { AccessClaims, AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
-import type { SessionCache, SessionState } from './session-cache.js'
+import type { SessionCache, SessionState, UserProfile } from './session-cache.js'
 import { createRefreshTokens, parseRefreshToken } from './refresh-tokens.js'
 import type { ClientInfo, SecurityEvents } from './security-events.js'
 
@@ -90,6 +90,12 @@ export interface Sessions {
   refresh (refreshToken: string, client: ClientInfo): Promise<TokenPair>
   /** Verifies an access token and that its version and session are live. */
   authenticate (accessToken: string): Promise<Principal>
+  /**
+   * The caller's profile, from the state its token check just read: cached
+   * with it and dropped with it on every change to the user, so GET
+   * /auth/me costs no query while the cache holds the session.
+   */
+  profile (principal: Principal): Promise<UserProfile>
   /** The claims of an access token vouch would accept, or null (introspection). */
   inspect (accessToken: string): Promise<AccessClaims | null>
   /** Ends the caller's session. */
@@ -169,21 +175,22 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       where: { id: sessionId },
       select: {
         userId: true, tokenVersion: true, revokedAt: true, expiresAt: true, lastUsedAt: true,
-        user: { select: { tokenVersion: true } },
+        user: { select: { id: true, email: true, createdAt: true, tokenVersion: true } },
       },
     })
     if (row === null) return null
-    const { user, ...session } = row
-    return { ...session, userVersion: user.tokenVersion }
+    const { user: { tokenVersion: userVersion, ...user }, ...session } = row
+    return { ...session, userVersion, user }
   }
 
   /** The token's version is the user's current one and its session is active; `token_revoked` otherwise. */
-  const checkLive = async (claims: AccessClaims) => {
+  const checkLive = async (claims: { sub: string, sid: string, ver: number }): Promise<SessionState> => {
     const session = await cache.read(claims.sid, () => loadState(claims.sid))
     if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
         !isActive(session, session.userVersion, clock.now())) {
       throw new DomainError('token_revoked')
     }
+    return session
   }
 
   const inspect = async (accessToken: string): Promise<AccessClaims | null> => {
@@ -283,6 +290,11 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       const claims = await accessTokens.verify(accessToken)
       await checkLive(claims)
       return { userId: claims.sub, sessionId: claims.sid, version: claims.ver }
+    },
+
+    async profile (principal) {
+      const { user } = await checkLive({ sub: principal.userId, sid: principal.sessionId, ver: principal.version })
+      return user
     },
 
     async end (principal) {

@@ -1,6 +1,6 @@
 /** The revocation cache's own rules, with a hand-driven bus and clock. */
 import t from 'tap'
-import { createSessionCache, type Invalidation, type InvalidationBus, type SessionState } from '../../src/domain/session-cache.js'
+import { createSessionCache, entryBytes, type Invalidation, type InvalidationBus, type SessionState } from '../../src/domain/session-cache.js'
 
 function fakeBus () {
   let handler: (event: Invalidation) => void = () => {}
@@ -17,10 +17,11 @@ function fakeBus () {
 }
 
 const state = (userId: string, extra: Partial<SessionState> = {}): SessionState => ({
-  userId, tokenVersion: 0, userVersion: 0, revokedAt: null, lastUsedAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), ...extra,
+  userId, tokenVersion: 0, userVersion: 0, revokedAt: null, lastUsedAt: new Date(), expiresAt: new Date(Date.now() + 3600_000),
+  user: { id: userId, email: `${userId}@example.com`, createdAt: new Date(0) }, ...extra,
 })
 
-function setup (settings = { ttlMs: 5000, maxEntries: 100 }) {
+function setup (settings = { ttlMs: 5000, maxEntries: 100, maxBytes: 1 << 22 }) {
   let now = 0
   const fake = fakeBus()
   const cache = createSessionCache(settings, fake.bus, () => now)
@@ -102,7 +103,7 @@ t.test('nothing is trusted while the bus is down, and the cache is emptied when 
 })
 
 t.test('a TTL of 0 turns the cache off', async (t) => {
-  const { cache, load, loads } = setup({ ttlMs: 0, maxEntries: 100 })
+  const { cache, load, loads } = setup({ ttlMs: 0, maxEntries: 100, maxBytes: 1 << 22 })
   await cache.read('s1', load(state('u1')))
   await cache.read('s1', load(state('u1')))
   t.equal(loads(), 2)
@@ -110,9 +111,28 @@ t.test('a TTL of 0 turns the cache off', async (t) => {
 })
 
 t.test('memory is bounded: the oldest entries are evicted first', async (t) => {
-  const { cache, load } = setup({ ttlMs: 5000, maxEntries: 3 })
+  const { cache, load } = setup({ ttlMs: 5000, maxEntries: 3, maxBytes: 1 << 22 })
   for (const id of ['s1', 's2', 's3', 's4']) await cache.read(id, load(state(`user-of-${id}`)))
   t.equal(cache.size, 3)
   t.equal(cache.get('s1'), undefined, 'the oldest went')
   t.ok(cache.get('s4'))
+})
+
+t.test('memory is bounded in bytes as well: long emails take more room, the oldest go first', async (t) => {
+  const short = entryBytes('s1', state('u1'))
+  const { cache, load } = setup({ ttlMs: 5000, maxEntries: 1000, maxBytes: 3 * short })
+  for (const id of ['s1', 's2', 's3']) await cache.read(id, load(state('u1')))
+  t.equal(cache.size, 3)
+  t.equal(cache.bytes, 3 * short)
+  const long = state('u1', { user: { id: 'u1', email: `${'x'.repeat(200)}@example.com`, createdAt: new Date(0) } })
+  await cache.read('s4', load(long))
+  t.ok(cache.bytes <= 3 * short, `bytes ${cache.bytes} within the bound ${3 * short}`)
+  t.equal(cache.get('s1'), undefined, 'the oldest went to make room')
+  t.ok(cache.get('s4'), 'the new entry is held')
+  const huge = state('u2', { user: { id: 'u2', email: `${'y'.repeat(10 * short)}@example.com`, createdAt: new Date(0) } })
+  await cache.read('s5', load(huge))
+  t.equal(cache.get('s5'), undefined, 'an entry larger than the whole bound is not cached')
+  t.ok(cache.get('s4'), 'and evicts nothing')
+  cache.userChanged('u1')
+  t.equal(cache.bytes, 0, 'dropping entries gives their bytes back')
 })

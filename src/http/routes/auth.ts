@@ -78,5 +78,5 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
 
   app.get('/auth/me', {
     config: bearer, schema: { response: { 200: Profile, ...ErrorResponses } },
-  }, async (request) => accounts.profile(request.principal.userId))
+  }, async (request) => sessions.profile(request.principal))
 }
