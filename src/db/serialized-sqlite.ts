@@ -11,7 +11,13 @@
  * as PostgreSQL waits for a pool connection): past it, it fails as a timeout
  * (503) and never runs. The revocation feed relies on that bound: a write's
  * timestamp never precedes its commit by more than the database's waits.
+ *
+ * It also keeps the connection's prepared statements: the adapter prepares
+ * every query afresh (`prepare(sql).bind(args)`), which cost more than
+ * running it; here the statements vouch runs over and over are compiled once
+ * (see cacheStatements).
  */
+import type { Database, Statement } from 'better-sqlite3'
 import {
   DriverAdapterError,
   type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type SqlQuery, type Transaction,
@@ -55,8 +61,66 @@ class Lock {
   }
 }
 
+/** Distinct SQL texts kept prepared per connection (vouch runs a few dozen; Prisma's texts are parameterised). */
+export const STATEMENT_CACHE_SIZE = 256
+
+/** What the adapter does with a prepared statement (index.mjs of @prisma/adapter-better-sqlite3). */
+interface StatementUse {
+  readonly reader: boolean
+  bind (args: unknown[]): StatementUse
+  columns (): ReturnType<Statement['columns']>
+  raw (): { all (): unknown[] }
+  run (): ReturnType<Statement['run']>
+}
+
+/**
+ * A use of a cached statement with its own arguments. better-sqlite3's
+ * `bind` fixes a statement's arguments for good, so the cached statement is
+ * never bound: the arguments are passed to each `run`/`all` instead. All of
+ * this runs synchronously under the connection's lock, one use at a time.
+ */
+function use (statement: Statement, args: unknown[] = []): StatementUse {
+  return {
+    reader: statement.reader,
+    bind: (bound) => use(statement, bound),
+    columns: () => statement.columns(),
+    raw: () => ({ all: () => statement.raw(true).all(...args) }),
+    run: () => statement.run(...args),
+  }
+}
+
+/**
+ * Makes `database.prepare` answer from a least-recently-used cache of
+ * compiled statements (SQLite recompiles a cached statement by itself if the
+ * schema changes under it). Only the adapter uses this connection.
+ */
+function cacheStatements (database: Database): void {
+  const prepare = database.prepare.bind(database)
+  const statements = new Map<string, Statement>()
+  const cached = (sql: string): StatementUse => {
+    let statement = statements.get(sql)
+    if (statement === undefined) {
+      statement = prepare(sql)
+      if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string)
+    } else {
+      statements.delete(sql)
+    }
+    statements.set(sql, statement)
+    return use(statement)
+  }
+  database.prepare = cached as unknown as Database['prepare']
+}
+
+/** The better-sqlite3 connection inside Prisma's adapter (its `client`), if it is where 7.x keeps it. */
+function databaseOf (connection: SqlDriverAdapter): Database | undefined {
+  const client = (connection as { client?: Partial<Database> }).client
+  return typeof client?.prepare === 'function' && typeof client.exec === 'function' ? client as Database : undefined
+}
+
 function serializeConnection (connection: SqlDriverAdapter, maxWaitMs: number): SqlDriverAdapter {
   const lock = new Lock(maxWaitMs)
+  const database = databaseOf(connection)
+  if (database !== undefined) cacheStatements(database)
   const wrapTransaction = (tx: Transaction, release: () => void): Transaction => {
     let open = true
     const end = async (finish: () => Promise<void>) => {
