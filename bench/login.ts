@@ -73,6 +73,13 @@ function combine (slices: Slice[]) {
 const email = (i: number) => `login-${i}@bench.example`
 
 /**
+ * The bench's kept-alive connections idle while the other side's slice runs
+ * (4 s and more on a loaded machine): with vouch's default 5 s keep-alive the
+ * server's close can race the next request (ECONNRESET in a full run).
+ */
+const KEEP_ALIVE = { HTTP_KEEP_ALIVE_TIMEOUT_MS: '600000', HTTP_IDLE_TIMEOUT_MS: '3600000' }
+
+/**
  * `CONCURRENCY` workers signing in back to back for `seconds`: every login
  * started counts, over the time until the last one finished (completions
  * come in bursts; a fixed window would cut one in two). A 503 is counted as
@@ -102,7 +109,7 @@ async function storm (client: Client, seconds: number): Promise<Omit<Slice, 'cpu
 
 /** The RSS target: a fresh server, a sign-in storm, then idle; VmRSS at the end. */
 async function rssAfterStorm (instance: Instance, stormSeconds: number, idleSeconds: number) {
-  const server = await startVouch({ label: 'vouch (RSS)', env: instance.env, probe: true })
+  const server = await startVouch({ label: 'vouch (RSS)', env: { ...instance.env, ...KEEP_ALIVE }, probe: true })
   const client = new Client(server.base, CONCURRENCY)
   try {
     const startKb = procStats(server.pid)?.rssKb ?? NaN
@@ -139,7 +146,7 @@ export async function loginBench (ctx: Context): Promise<Section> {
   const probes: Record<'idle' | 'storm', Probe> = { idle: { reused: [], fresh: [], open: [] }, storm: { reused: [], fresh: [], open: [] } }
   let rss: Awaited<ReturnType<typeof rssAfterStorm>> | undefined
   try {
-    const server = await startVouch({ label: 'vouch', env: instance.env, probe: true })
+    const server = await startVouch({ label: 'vouch', env: { ...instance.env, ...KEEP_ALIVE }, probe: true })
     const bare = await startNode({ label: 'raw argon2', script: path.join(root, 'bench/lib/a2-argon2.mjs'), readyPath: '/ready' })
     const client = new Client(server.base, CONCURRENCY)
     const control = new Client(bare.base, 1)
@@ -227,7 +234,7 @@ export async function loginBench (ctx: Context): Promise<Section> {
     if (ctx.profile === 'always' || (ctx.profile === 'on-miss' && rateRatio < TARGET_RATE)) {
       ctx.log('login: profiling POST /auth/login')
       const profiled = await profileProcess(ctx, 'login',
-        (nodeArgs) => startVouch({ label: 'vouch (profiled)', env: instance.env, nodeArgs }),
+        (nodeArgs) => startVouch({ label: 'vouch (profiled)', env: { ...instance.env, ...KEEP_ALIVE }, nodeArgs }),
         async (s) => new Client(s.base, CONCURRENCY),
         async (_s, c) => {
           try {

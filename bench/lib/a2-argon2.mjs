@@ -55,7 +55,7 @@ const routes = {
   'POST /run': run,
 }
 
-createServer(async (req, res) => {
+const server = createServer(async (req, res) => {
   let body = ''
   for await (const chunk of req) body += chunk
   const route = routes[`${req.method} ${req.url}`]
@@ -66,4 +66,7 @@ createServer(async (req, res) => {
   } catch (err) {
     res.writeHead(500, { 'content-type': 'text/plain' }).end(err instanceof Error ? err.stack : String(err))
   }
-}).listen(Number(process.env.PORT), '127.0.0.1')
+})
+// The control connection idles while the other side's slice runs (seconds): never close it under the next request.
+server.keepAliveTimeout = 600_000
+server.listen(Number(process.env.PORT), '127.0.0.1')
