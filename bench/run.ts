@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`
- * (CI; about 5 minutes). Every figure that counts is a ratio against a baseline
+ * (CI). Every figure that counts is a ratio against a baseline
  * measured in the same run, on the same machine: throughput against a bare
  * Fastify 5 route and bare node:http, each its own process, driven by the
  * same client; absolute times are context. vouch is measured as it runs in
