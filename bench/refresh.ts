@@ -68,6 +68,13 @@ function recordedTodayRate (resultsDir: string, provider: Provider): { rate: num
   return undefined
 }
 
+/**
+ * Each lane's kept-alive connections idle while the other lanes run: the
+ * servers keep them for 10 minutes (the default 5 s let a server close one
+ * just as the next request went out on it: read ECONNRESET).
+ */
+const KEEP_ALIVE = { HTTP_KEEP_ALIVE_TIMEOUT_MS: '600000', HTTP_IDLE_TIMEOUT_MS: '600000' }
+
 interface Lane { key: string, label: string, server: NodeServer, client: Client, step: (worker: number) => Promise<unknown> }
 
 export async function refreshBench (ctx: Context): Promise<Section> {
@@ -98,16 +105,16 @@ export async function refreshBench (ctx: Context): Promise<Section> {
       try {
         const current = await createInstance(provider)
         instances.push(current)
-        const vouch = await startVouch({ label: 'vouch', env: current.env })
+        const vouch = await startVouch({ label: 'vouch', env: { ...current.env, ...KEEP_ALIVE } })
         servers.push(vouch)
         const old = today ? await createInstance(provider) : undefined
         if (old) instances.push(old)
-        const vouchToday = today && old ? await startVouch({ label: `vouch ${TODAY_COMMIT}`, dir: today.dir, env: old.env }) : undefined
+        const vouchToday = today && old ? await startVouch({ label: `vouch ${TODAY_COMMIT}`, dir: today.dir, env: { ...old.env, ...KEEP_ALIVE } }) : undefined
         if (vouchToday) servers.push(vouchToday)
         // A copy of the current server on the same database, started before any traffic, profiled
         // with --profile, or in full mode when the target is missed.
         const toProfile = ctx.profile !== 'never' ? await profileDir(ctx, `refresh-${provider}`) : undefined
-        const profiled = toProfile ? await startVouch({ label: 'vouch, profiled', env: current.env, nodeArgs: toProfile.nodeArgs }) : undefined
+        const profiled = toProfile ? await startVouch({ label: 'vouch, profiled', env: { ...current.env, ...KEEP_ALIVE }, nodeArgs: toProfile.nodeArgs }) : undefined
         if (profiled) servers.push(profiled)
 
         const client = (server: NodeServer) => { const c = new Client(server.base, WORKERS); clients.push(c); return c }

@@ -3,7 +3,8 @@
 // answer vouch's smallest routes give: GET /hello → 200 {"ok":true}.
 import Fastify from 'fastify'
 
-const app = Fastify({ logger: false })
+// Kept-alive connections may idle while other servers are measured.
+const app = Fastify({ logger: false, keepAliveTimeout: 600_000 })
 app.get('/hello', async () => ({ ok: true }))
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
 process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })

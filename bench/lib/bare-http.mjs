@@ -11,6 +11,7 @@ const server = http.createServer((req, res) => {
     res.writeHead(404).end()
   }
 })
-server.keepAliveTimeout = 5000
+// Kept-alive connections may idle while other servers are measured (Fastify's default is 72 s).
+server.keepAliveTimeout = 600_000
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1')
 process.on('SIGTERM', () => { server.close(() => process.exit(0)); server.closeAllConnections() })
