@@ -94,11 +94,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 
-  // Tokens must never be cached by browsers or proxies; the JWKS route overrides this.
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
-  })
-
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins })
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,

@@ -10,6 +10,7 @@
  * that stops reading, or falls 1 MiB behind, is cut (src/http/stream-backpressure.ts),
  * so no stream buffers without bound.
  */
+import type { OutgoingHttpHeaders } from 'node:http'
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
@@ -104,7 +105,8 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     }
 
     reply.hijack()
-    stream.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
+    // Hijacked: the headers set on the reply so far (security headers, CORS) are written here or not at all.
+    stream.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
     streams.add(stream)
     stream.on('close', () => {
       streams.delete(stream)
