@@ -82,6 +82,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     trustProxy: trustProxyOption(config.trustProxy),
     return503OnClosing: true,
+    // One access-log line per request (see logRequests), not Fastify's two.
+    disableRequestLogging: true,
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
@@ -92,6 +94,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app)
   lingerOnEarlyErrors(app)
   logSecurityEvents(app.log, events)
+  logRequests(app)
   acceptJsonOnly(app)
 
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins })
@@ -133,6 +136,19 @@ function acceptJsonOnly (app: FastifyInstance): void {
       return
     }
     parseJson(request, body as string, done)
+  })
+}
+
+/**
+ * The access log: one line per answered request, at info, carrying what
+ * Fastify's two default lines did (the request's method, URL without query,
+ * host and peer; the status; the time taken). Half the logging cost per
+ * request, which at `info` is a good part of a cached request's cost.
+ */
+function logRequests (app: FastifyInstance): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    done()
   })
 }
 

@@ -35,7 +35,7 @@ async function deployment (t: Test) {
 }
 
 /** Requests vouch has logged so far. */
-const requestsAt = (vouch: VouchProcess) => vouch.output().split('\n').filter((line) => line.includes('"incoming request"')).length
+const requestsAt = (vouch: VouchProcess) => vouch.output().split('\n').filter((line) => line.includes('"request completed"')).length
 
 async function rejectedWithin (api: VouchProcess, token: string): Promise<number> {
   const start = performance.now()
