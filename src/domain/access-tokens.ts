@@ -15,7 +15,7 @@
  */
 import { randomUUID, sign } from 'node:crypto'
 import { errors, jwtVerify, type JWTHeaderParameters } from 'jose'
-import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims, type AccessTokenClaims } from '@vouch/verifier/protocol'
+import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions, checkAccessTokenClaims, createVerifiedTokenCache, type AccessTokenClaims } from '@vouch/verifier/protocol'
 import type { SigningAlgorithm } from '../config.js'
 import type { KeySet, SigningKey } from '../crypto/keys.js'
 import { DomainError } from '../errors.js'
@@ -47,7 +47,7 @@ export interface AccessTokens {
 export { ACCESS_TOKEN_TYPE }
 
 /** Verified tokens remembered, so a client's repeated requests skip the signature check. */
-const VERIFIED_CACHE_SIZE = 10_000
+const VERIFIED_CACHE = { maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 }
 
 export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings, clock: Clock): AccessTokens {
   const resolveKey = (header: JWTHeaderParameters) => {
@@ -56,28 +56,20 @@ export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings,
     return key
   }
 
-  // Token string → its claims and the key that verified it. A hit is the
-  // very same bytes already verified; it stands while that key is still
-  // published and the token has not expired (checked on every hit).
-  const verified = new Map<string, { claims: AccessClaims, kid: string, key: unknown }>()
+  // Token string → its claims and the key that verified it (the verifier
+  // package's cache: exact token keys, LRU, bounded by entries and bytes,
+  // nothing kept past exp + clock skew). A hit is the very same bytes already
+  // verified; it stands while that key is still published.
+  const verified = createVerifiedTokenCache<{ exp: number, claims: AccessClaims, kid: string, key: unknown }>(VERIFIED_CACHE)
   const remembered = (token: string): AccessClaims | undefined => {
-    const entry = verified.get(token)
-    if (entry === undefined) return undefined
-    if (keys.byKid.get(entry.kid) !== entry.key) {
-      verified.delete(token)
-      return undefined
-    }
-    if (clock.now().getTime() / 1000 >= entry.claims.exp + settings.clockSkew) {
-      verified.delete(token)
-      throw new DomainError('token_expired')
-    }
+    const entry = verified.get(token, clock.now().getTime() / 1000 - settings.clockSkew)
+    if (entry === undefined || keys.byKid.get(entry.kid) !== entry.key) return undefined
     return entry.claims
   }
   const remember = (token: string, claims: AccessClaims, nbf: unknown) => {
     const kid = decodeKid(token)
     if (kid === undefined || nbf !== undefined) return // tokens with nbf are rare; never cache them
-    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
-    verified.set(token, { claims, kid, key: keys.byKid.get(kid) })
+    verified.set(token, { exp: claims.exp, claims, kid, key: keys.byKid.get(kid) })
   }
 
   return {

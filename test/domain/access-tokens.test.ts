@@ -108,3 +108,34 @@ for (const algorithm of ['EdDSA', 'ES256'] as const) {
     t.match(await verifier.verify(accessToken), { sub: user.id, sid: sessionId, ver: 0, client_id: 'vouch' })
   })
 }
+
+t.test('a token verified once is remembered, but never past its expiry, never once its key is gone, and never for other bytes', async (t) => {
+  const keys = await keySet('EdDSA')
+  const clock = createTestClock(new Date('2026-06-01T12:00:00.000Z'))
+  const tokens = createAccessTokens(keys, SETTINGS, clock)
+  const token = tokens.issue(SUBJECT)
+  let verifications = 0
+  const verify = crypto.subtle.verify.bind(crypto.subtle)
+  crypto.subtle.verify = (async (...args: Parameters<typeof verify>) => { verifications += 1; return verify(...args) }) as typeof verify
+  t.teardown(() => { crypto.subtle.verify = verify })
+
+  t.equal((await tokens.verify(token)).sid, SUBJECT.sessionId)
+  const afterFirst = verifications
+  t.ok(afterFirst >= 1, 'the first use checks the signature')
+  for (let i = 0; i < 5; i++) await tokens.verify(token)
+  t.equal(verifications, afterFirst, 'repeats are answered from the cache')
+
+  const [header, payload, signature] = parts(token)
+  const flipped = `${header}.${payload}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BA' : 'AA'}`
+  await t.rejects(tokens.verify(flipped), { code: 'invalid_token' }, 'a token one signature character off is no hit and fails')
+
+  clock.advance(SETTINGS.ttl + SETTINGS.clockSkew - 1)
+  t.ok(await tokens.verify(token), 'still good inside the clock skew')
+  clock.advance(1)
+  await t.rejects(tokens.verify(token), { code: 'token_expired' }, 'expired at exp + skew, cached or not')
+
+  const fresh = tokens.issue(SUBJECT)
+  await tokens.verify(fresh)
+  keys.replace([(await keySet('EdDSA')).current])
+  await t.rejects(tokens.verify(fresh), { code: 'invalid_token' }, 'once its key is no longer published, a remembered token is refused')
+})
