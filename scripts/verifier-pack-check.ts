@@ -2,7 +2,7 @@
  * @vouch/verifier as a new user gets it (npm run verifier:pack-check; in CI):
  *
  * 1. `npm pack` in packages/verifier (its prepare script builds dist/): the
- *    tarball holds compiled JS, .d.ts, README and package.json only, and no
+ *    tarball holds compiled JS, .d.ts, README, LICENSE and package.json only, and no
  *    install script.
  * 2. `npm install <tarball>` in an empty folder outside the repository:
  *    node_modules must hold @vouch/verifier and jose, nothing else. Printed
@@ -86,8 +86,9 @@ const packed = JSON.parse(npm(packageDir, 'pack', '--json', '--pack-destination'
 const tarball = path.join(scratch, packed[0]!.filename)
 const files = packed[0]!.files.map((file) => file.path).sort()
 console.log(`${packed[0]!.filename}: ${kib(packed[0]!.size)} packed, ${kib(packed[0]!.unpackedSize)} unpacked, ${files.length} files`)
-const stray = files.filter((file) => !(file === 'package.json' || file === 'README.md' || /^dist\/[\w-]+\.(js|d\.ts)$/.test(file)))
-if (stray.length > 0) fail(`the tarball holds more than dist/*.js, dist/*.d.ts, README.md and package.json: ${stray.join(', ')}`)
+const stray = files.filter((file) => !(file === 'package.json' || file === 'README.md' || file === 'LICENSE' || /^dist\/[\w-]+\.(js|d\.ts)$/.test(file)))
+if (stray.length > 0) fail(`the tarball holds more than dist/*.js, dist/*.d.ts, README.md, LICENSE and package.json: ${stray.join(', ')}`)
+if (!files.includes('LICENSE')) fail('the tarball lacks LICENSE')
 for (const entry of ['index', 'fastify', 'express', 'protocol']) {
   for (const ext of ['js', 'd.ts']) if (!files.includes(`dist/${entry}.${ext}`)) fail(`the tarball lacks dist/${entry}.${ext}`)
 }
