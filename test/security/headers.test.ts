@@ -15,9 +15,8 @@ t.test('every response carries the security headers, errors included', async (t)
   }
   for (const [name, res] of Object.entries(responses)) {
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${name}: nosniff`)
-    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', `${name}: no framing by others`)
-    t.match(res.headers['content-security-policy'], /default-src 'none'/, `${name}: deny-all CSP`)
-    t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/, `${name}: no framing`)
+    t.equal(res.headers['x-frame-options'], 'DENY', `${name}: no framing at all`)
+    t.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'", `${name}: a deny-all CSP, nothing loosened by defaults`)
     t.match(res.headers['strict-transport-security'], /max-age=\d+/, `${name}: HSTS`)
     t.equal(res.headers['referrer-policy'], 'no-referrer', `${name}: no referrer`)
     t.notOk(res.headers['x-powered-by'], `${name}: no x-powered-by`)
