@@ -81,23 +81,35 @@ function openFeed (t: Test, port: number, options: { bytesPerSecond?: number } =
         res.on('end', () => resolve(feed))
         return
       }
-      let buffer = ''
+      // The text of the event being received, in pieces: a reader that keeps
+      // up with a 10 MB event must not copy what it has so far on every chunk.
+      let pending: string[] = []
       let slotStart = Date.now()
       let slotBytes = 0
+      const emit = (block: string) => {
+        const event: FeedEvent = block.startsWith(':')
+          ? { event: 'heartbeat', data: undefined }
+          : { event: /^event: (.+)$/m.exec(block)?.[1] ?? 'message', data: JSON.parse(/^data: (.+)$/m.exec(block)?.[1] ?? 'null') }
+        events.push(event)
+        for (const waiter of waiters) if (waiter.match(event)) { waiters.delete(waiter); waiter.resolve(event) }
+      }
       res.on('data', (chunk: string) => {
-        const from = Math.max(0, buffer.length - 1)
-        buffer += chunk
-        let end = buffer.indexOf('\n\n', from)
-        while (end >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const event: FeedEvent = block.startsWith(':')
-            ? { event: 'heartbeat', data: undefined }
-            : { event: /^event: (.+)$/m.exec(block)?.[1] ?? 'message', data: JSON.parse(/^data: (.+)$/m.exec(block)?.[1] ?? 'null') }
-          events.push(event)
-          for (const waiter of waiters) if (waiter.match(event)) { waiters.delete(waiter); waiter.resolve(event) }
-          end = buffer.indexOf('\n\n')
+        // An event ends at a blank line; its "\n\n" may straddle two chunks.
+        const last = pending.at(-1)
+        let text = chunk
+        if (last !== undefined && last.endsWith('\n') && chunk.startsWith('\n')) {
+          pending[pending.length - 1] = last.slice(0, -1)
+          text = '\n' + chunk
         }
+        let end = text.indexOf('\n\n')
+        while (end >= 0) {
+          pending.push(text.slice(0, end))
+          emit(pending.join(''))
+          pending = []
+          text = text.slice(end + 2)
+          end = text.indexOf('\n\n')
+        }
+        if (text.length > 0) pending.push(text)
         if (options.bytesPerSecond !== undefined) {
           // A tenth of a second's worth at a time.
           slotBytes += chunk.length
