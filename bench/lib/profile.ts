@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Context, Table } from './report.js'
-import { root, startBenchServer, type BenchServer, type NodeServer } from './harness.js'
+import { root, type NodeServer } from './harness.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
 interface ProfileNode { id: number, callFrame: CallFrame, children?: number[] }
@@ -159,36 +159,6 @@ export function profileTables (label: string, summary: ProfileSummary): Table[] 
       rows: summary.inclusiveOwn.map((r) => [`\`${r.name}\``, r.ms.toFixed(0), pct(r.share)]),
     },
   ]
-}
-
-/**
- * Runs `setup`, then `work`, against a server started with --cpu-prof and
- * summarises the profile over the work only (start-up, set-up and shutdown
- * are cut off). The
- * .cpuprofile files stay in bench/results/profiles/ (open them in Chrome
- * DevTools or speedscope).
- */
-export async function profileServer<T> (
-  ctx: Context, label: string, env: Record<string, string>,
-  setup: (server: BenchServer) => Promise<T>, work: (server: BenchServer, state: T) => Promise<void>,
-): Promise<{ tables: Table[], dir: string }> {
-  const dir = path.join(ctx.resultsDir, 'profiles', `${label.replace(/[^a-z0-9]+/gi, '-')}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-  await mkdir(dir, { recursive: true })
-  const server = await startBenchServer(env, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
-  let workMs: number
-  let stopMs: number
-  try {
-    const state = await setup(server)
-    const t0 = performance.now()
-    await work(server, state)
-    workMs = performance.now() - t0
-  } finally {
-    const t1 = performance.now()
-    await server.stop()
-    stopMs = performance.now() - t1
-  }
-  const summary = summarise(await readMainProfile(dir), { fromEndMs: workMs + stopMs, toEndMs: stopMs })
-  return { tables: profileTables(label, summary), dir: path.relative(root, dir) }
 }
 
 /** A fresh folder for one profile under bench/results/profiles/, and the node flags that write it there. */
