@@ -34,6 +34,15 @@ export function killChildren (): void {
 
 process.once('exit', killChildren)
 
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once `exited` (the child's exit) has. */
+async function terminate (child: ChildProcess, exited: Promise<void>, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
+}
+
 export interface BenchServer {
   base: string
   child: ChildProcess
@@ -93,12 +102,7 @@ export async function startBenchServer (env: Record<string, string>, options: Se
     pid: child.pid!,
     output: () => output,
     async stop (graceMs = 15_000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-        await exited
-        clearTimeout(timer)
-      }
+      await terminate(child, exited, graceMs)
       await rm(dataDir, { recursive: true, force: true })
     },
   }
@@ -197,12 +201,7 @@ export async function startNode (options: NodeServerOptions): Promise<NodeServer
       })
     },
     async stop (graceMs = 15_000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-        await exited
-        clearTimeout(timer)
-      }
+      await terminate(child, exited, graceMs)
     },
   }
 }
