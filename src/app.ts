@@ -17,6 +17,7 @@ import { serverOptions } from './http/connections.js'
 import { lingerOnEarlyErrors } from './http/lingering-close.js'
 import type { Redis } from 'ioredis'
 import { authenticate } from './http/plugins/authenticate.js'
+import { refreshCookie } from './http/plugins/refresh-cookie.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
 import { readinessCheck } from './http/readiness.js'
 import { trustProxyOption } from './http/trust-proxy.js'
@@ -29,6 +30,8 @@ import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
 import { metadataRoutes } from './http/routes/metadata.js'
 import { tokenRevocationRoutes } from './http/routes/token-revocation.js'
+import { sessionWatchRoutes } from './http/routes/session-watch.js'
+import { accountPageRoutes } from './http/routes/account-page.js'
 import { sessionRoutes } from './http/routes/sessions.js'
 import type { Services } from './http/services.js'
 
@@ -99,6 +102,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })
+  await app.register(refreshCookie, { cookies: config.cookies })
   await app.register(authenticate, { sessions })
   await app.register(clientAuth, {
     clients: config.resourceClients, counters: deps.counters ?? memoryCounters(), limits: config.rateLimits.clients,
@@ -110,6 +114,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(resourceServerRoutes, { services })
   await app.register(metadataRoutes, { services, publicUrl: config.publicUrl })
   await app.register(tokenRevocationRoutes, { services })
+  await app.register(sessionWatchRoutes, { services })
+  if (config.accountPage) await app.register(accountPageRoutes)
   return app
 }
 

@@ -136,6 +136,19 @@ export interface Config {
   readonly feedMaxStreams: number
   /** Origins allowed to call vouch from a browser; empty = CORS closed. */
   readonly corsOrigins: readonly string[]
+  /**
+   * Cookie mode for browsers (see src/http/plugins/refresh-cookie.ts): the
+   * refresh token travels only in an HttpOnly cookie, for requests that carry
+   * `Vouch-Mode: cookie` from one of `origins`.
+   */
+  readonly cookies: {
+    /** COOKIE_ORIGINS, plus vouch's own origin while the account page is on; empty = cookie mode off. */
+    readonly origins: readonly string[]
+    /** COOKIE_SECURE; default true, except when PUBLIC_URL is http:// on a loopback host (local development). */
+    readonly secure: boolean
+  }
+  /** ACCOUNT_PAGE: serve the account page at /account (and the reset page that RESET_URL points to by default). */
+  readonly accountPage: boolean
   /** Optional: shares invalidations and rate-limit counters between instances. */
   readonly redisUrl: string | undefined
   /** Prefix of every Redis key and channel, so deployments can share a Redis. */
@@ -207,16 +220,24 @@ export function loadConfig (env: Env): Config {
     }
   }
 
-  const origins = (): string[] => {
-    const raw = read('CORS_ORIGINS')
+  const origins = (name: string): string[] => {
+    const raw = read(name)
     if (raw === undefined) return []
     const list = raw.split(',').map((origin) => origin.trim()).filter(Boolean)
     for (const origin of list) {
       if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
-        throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com`)
+        throw new ConfigError(name, `"${origin}" is not an origin such as https://app.example.com`)
       }
     }
     return list
+  }
+
+  const cookies = (publicUrl: string, accountPage: boolean): Config['cookies'] => {
+    const own = new URL(publicUrl)
+    const list = origins('COOKIE_ORIGINS')
+    if (accountPage && !list.includes(own.origin)) list.push(own.origin)
+    const local = own.protocol === 'http:' && isLoopback(own.hostname)
+    return { origins: list, secure: bool('COOKIE_SECURE', !local) }
   }
 
   const clients = (): Map<string, string> => {
@@ -356,6 +377,7 @@ export function loadConfig (env: Env): Config {
   const host = read('HOST') ?? '127.0.0.1'
   const port = int('PORT', 3000, 0, 65_535)
   const served = publicUrl(host, port)
+  const accountPage = bool('ACCOUNT_PAGE', true)
 
   const config: Config = {
     host,
@@ -413,7 +435,7 @@ export function loadConfig (env: Env): Config {
     },
     mail: {
       from: read('MAIL_FROM') ?? 'vouch <no-reply@localhost>',
-      resetUrl: url('RESET_URL', `${served.url}/reset-password`),
+      resetUrl: url('RESET_URL', `${served.url}/account/reset-password`),
       resetTemplate: read('RESET_EMAIL_TEMPLATE'),
       smtp: smtp(),
     },
@@ -422,7 +444,9 @@ export function loadConfig (env: Env): Config {
     // The longest a write's timestamp can precede its commit (a pool connection, then the statement or transaction), plus clock skew.
     feedOverlap: int('REVOCATION_FEED_OVERLAP_MS', database.connectTimeout + database.statementTimeout + FEED_CLOCK_SKEW_MS, 0, 3_600_000),
     feedMaxStreams: feedMaxStreams(httpLimits.maxConnections),
-    corsOrigins: origins(),
+    corsOrigins: origins('CORS_ORIGINS'),
+    cookies: cookies(served.url, accountPage),
+    accountPage,
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
     redisCommandTimeout: int('REDIS_COMMAND_TIMEOUT_MS', 50, 50, 60_000),

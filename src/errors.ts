@@ -2,9 +2,12 @@
  * Every error vouch answers with, in one catalogue: a stable machine-readable
  * code, its HTTP status and the message a client sees. The domain throws
  * `DomainError(code)`; the HTTP error handler is the only place that turns a
- * code into a response, by looking it up here. test/errors.test.ts checks that
- * every code is documented in the README.
+ * code into a response, by looking it up here. The codes themselves are
+ * listed once, in @vouch/client/error-codes, shared with the client SDK.
+ * test/errors.test.ts checks that every code is documented in the README.
  */
+
+import type { ErrorCode } from '@vouch/client/error-codes'
 
 export const errorCatalogue = {
   validation_failed: { status: 400, message: 'The request is not valid.' },
@@ -16,6 +19,7 @@ export const errorCatalogue = {
   refresh_token_invalid: { status: 401, message: 'The refresh token is invalid or its session has ended.' },
   refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked.' },
   reset_token_invalid: { status: 400, message: 'The reset link is invalid, expired or already used.' },
+  origin_not_allowed: { status: 403, message: 'This origin may not use cookie sessions, or the request lacks the Vouch-Mode header.' },
   not_found: { status: 404, message: 'Not found.' },
   request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   email_taken: { status: 409, message: 'An account with this email already exists.' },
@@ -24,9 +28,10 @@ export const errorCatalogue = {
   rate_limited: { status: 429, message: 'Too many requests; retry later.' },
   internal_error: { status: 500, message: 'Something went wrong.' },
   service_unavailable: { status: 503, message: 'The service is temporarily unavailable.' },
-} as const satisfies Record<string, { status: number, message: string }>
+} as const satisfies Record<ErrorCode, { status: number, message: string }>
 
-export type ErrorCode = keyof typeof errorCatalogue
+/** The code union is defined once, in the client package, and shared: the `satisfies` above fails on a code missing from either side. */
+export type { ErrorCode }
 
 /** A failure the client is told about, by code. */
 export class DomainError extends Error {

@@ -35,7 +35,7 @@ t.test('with no configuration at all, the defaults are those of a fresh local ch
   t.equal(config.tokens.refreshTokenSecret, undefined, 'a secret is generated')
   t.equal(config.tokens.issuer, 'http://127.0.0.1:3000', 'where vouch serves (HOST:PORT)')
   t.equal(config.publicUrl, 'http://127.0.0.1:3000')
-  t.equal(config.mail.resetUrl, 'http://127.0.0.1:3000/reset-password')
+  t.equal(config.mail.resetUrl, 'http://127.0.0.1:3000/account/reset-password')
   t.equal(config.tokens.audience, 'vouch')
   t.equal(config.tokens.clientId, 'vouch')
   t.equal(config.sessions.lifetime, 1_209_600, '14 days')
@@ -110,7 +110,7 @@ t.test('with JWT_ISSUER unset, the issuer is PUBLIC_URL, or where vouch listens 
 
   const both = loadConfig({ PUBLIC_URL: 'https://auth.example.com', RESET_URL: 'https://app.example.com/reset' })
   t.equal(both.mail.resetUrl, 'https://app.example.com/reset', 'RESET_URL still wins')
-  t.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).mail.resetUrl, 'https://auth.example.com/reset-password')
+  t.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).mail.resetUrl, 'https://auth.example.com/account/reset-password')
   t.equal(loadConfig({ JWT_ISSUER: 'https://id.example.com' }).publicUrl, 'https://id.example.com', 'the URLs follow an http(s) JWT_ISSUER')
   t.equal(loadConfig({ JWT_ISSUER: 'urn:example:vouch', PORT: '4000' }).publicUrl, 'http://127.0.0.1:4000', 'but not a URN')
   t.equal(loadConfig({ JWT_CLIENT_ID: 'acme-web' }).tokens.clientId, 'acme-web')

@@ -42,7 +42,7 @@ t.test('both well-known paths answer the same RFC 8414 document, its URLs under 
     vouch_revocation_feed_endpoint: 'https://auth.example.com/auth/revocations',
   })
   t.equal(config.tokens.issuer, 'https://auth.example.com', 'PUBLIC_URL is the issuer')
-  t.equal(config.mail.resetUrl, 'https://auth.example.com/reset-password', 'and the base of the reset link')
+  t.equal(config.mail.resetUrl, 'https://auth.example.com/account/reset-password', 'and the base of the reset link')
   const a = await register(app)
   t.equal(decodeJwt(a.accessToken).iss, 'https://auth.example.com', 'tokens carry the issuer the metadata names')
 })

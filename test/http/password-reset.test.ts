@@ -183,7 +183,7 @@ t.test('without SMTP the message goes to the outbox folder, from a template a de
   t.equal(files.length, 1)
   const eml = (await readFile(path.join(outbox, files[0]!), 'utf8')).replace(/=\r?\n/g, '').replace(/=3D/g, '=')
   t.match(eml, new RegExp(`Subject: Password help for ${user.email}`))
-  t.match(eml, /Go to http:\/\/127\.0\.0\.1:3000\/reset-password\?token=\S+ \(valid 30 min\)/, 'the default link: PUBLIC_URL, here derived from HOST:PORT')
+  t.match(eml, /Go to http:\/\/127\.0\.0\.1:3000\/account\/reset-password\?token=\S+ \(valid 30 min\)/, 'the default link: PUBLIC_URL, here derived from HOST:PORT')
   const token = decodeURIComponent(/token=(\S+) /.exec(eml)![1]!)
   t.equal((await reset(app, token)).statusCode, 204, 'the link from the outbox works')
 })
