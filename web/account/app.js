@@ -52,6 +52,7 @@ const ui = {
   accountEmail: byId('account-email'),
   devices: /** @type {HTMLUListElement} */ (byId('devices')),
   devicesTitle: byId('devices-title'),
+  refreshDevices: /** @type {HTMLButtonElement} */ (byId('refresh-devices')),
   revokeOthers: /** @type {HTMLButtonElement} */ (byId('revoke-others')),
   passwordForm: /** @type {HTMLFormElement} */ (byId('password-form')),
   currentPassword: /** @type {HTMLInputElement} */ (byId('current-password')),
@@ -167,14 +168,17 @@ function showDevices (devices) {
 
 /**
  * @param {{ quiet?: boolean }} [options] quiet: a background refresh says nothing when it fails
- * @returns {Promise<void>}
+ * @returns {Promise<boolean>} whether the list was reloaded
  */
 async function reloadDevices ({ quiet = false } = {}) {
   try {
     const devices = await vouch.sessions()
-    if (view === 'account') showDevices(devices)
+    if (view !== 'account') return false
+    showDevices(devices)
+    return true
   } catch (err) {
-    if (!quiet && view === 'account') status.show(errorMessage(err), 'error')
+    if (!quiet || isSessionError(err)) failed(err)
+    return false
   }
 }
 
@@ -248,10 +252,12 @@ function failed (err, { field, overrides } = {}) {
 
 // ---------------------------------------------------------------- signed out
 
-for (const button of ui.signedOut.querySelectorAll('button[data-show]')) {
+// The toggles between the three forms name the form they show (aria-controls="signup-form").
+for (const button of ui.signedOut.querySelectorAll('button[aria-controls]')) {
   button.addEventListener('click', () => {
     status.clear()
-    showForm(/** @type {FormName} */ (/** @type {HTMLElement} */ (button).dataset.show), { focus: 'field' })
+    const name = /** @type {FormName} */ (button.getAttribute('aria-controls')?.replace(/-form$/, ''))
+    showForm(name, { focus: 'field' })
   })
 }
 
@@ -302,7 +308,7 @@ ui.forms.forgot.addEventListener('submit', (event) => {
     }
     ui.signinEmail.value = email
     showForm('signin', { focus: 'title' })
-    status.show(`If an account exists for ${email}, a link to choose a new password is on its way. Check your inbox.`, 'success')
+    status.show(`If an account exists for ${email}, we have sent it a reset link. Check your inbox.`, 'success')
   })
 })
 
@@ -330,6 +336,12 @@ function signOutDevice (device, button) {
     ui.devicesTitle.focus()
   })
 }
+
+ui.refreshDevices.addEventListener('click', () => {
+  void once(ui.refreshDevices, async () => {
+    if (await reloadDevices()) status.show('The device list is up to date.', 'info')
+  })
+})
 
 ui.revokeOthers.addEventListener('click', () => {
   void once(ui.revokeOthers, async () => {
