@@ -98,7 +98,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 
-  await app.register(securityHeaders, { corsOrigins: config.corsOrigins })
+  await app.register(securityHeaders, { corsOrigins: config.corsOrigins, cookieOrigins: config.cookies.origins })
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })

@@ -6,10 +6,13 @@
  * since vouch serves no pages, no referrer). Helmet stays the source of
  * truth: its middleware is run once against a recording response, and what
  * it set is replayed (@fastify/helmet would run it again on every request).
- * CORS (@fastify/cors) is closed unless CORS_ORIGINS lists origins.
+ * CORS (@fastify/cors) is closed except for listed origins: CORS_ORIGINS get
+ * it without credentials; COOKIE_ORIGINS (cookie mode, refresh-cookie.ts) get
+ * it with credentials and the Vouch-Mode header. Any other origin gets no
+ * Access-Control-* header at all, so its preflight for Vouch-Mode fails.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import cors from '@fastify/cors'
+import cors, { type FastifyCorsOptions } from '@fastify/cors'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 
@@ -35,16 +38,47 @@ export function helmetHeaders (options: HelmetOptions): Readonly<Record<string, 
   return Object.freeze(headers)
 }
 
-export const securityHeaders = fp<{ corsOrigins: readonly string[] }>(async (app, { corsOrigins }) => {
+export interface SecurityHeadersOptions {
+  /** CORS_ORIGINS: cross-origin calls without credentials. */
+  corsOrigins: readonly string[]
+  /** config.cookies.origins: cross-origin calls with credentials (cookie mode). */
+  cookieOrigins: readonly string[]
+}
+
+const CORS_BASE = { methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }
+
+/**
+ * The CORS options for each listed origin, computed once; an origin in both
+ * lists is a cookie origin (it needs the credentials and the header).
+ */
+export function corsPolicy ({ corsOrigins, cookieOrigins }: SecurityHeadersOptions): ReadonlyMap<string, FastifyCorsOptions> {
+  const policy = new Map<string, FastifyCorsOptions>()
+  for (const origin of corsOrigins) {
+    policy.set(origin, { ...CORS_BASE, origin, allowedHeaders: ['authorization', 'content-type'] })
+  }
+  for (const origin of cookieOrigins) {
+    policy.set(origin, { ...CORS_BASE, origin, credentials: true, allowedHeaders: ['authorization', 'content-type', 'vouch-mode'] })
+  }
+  return policy
+}
+
+const CLOSED: FastifyCorsOptions = { origin: false }
+
+export const securityHeaders = fp<SecurityHeadersOptions>(async (app, options) => {
   const headers = Object.freeze({ 'cache-control': 'no-store', ...helmetHeaders(HELMET_OPTIONS) })
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers)
     done()
   })
+  const policy = corsPolicy(options)
+  if (policy.size === 0) {
+    await app.register(cors, { origin: false })
+    return
+  }
   await app.register(cors, {
-    origin: corsOrigins.length === 0 ? false : [...corsOrigins],
-    methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type'],
-    maxAge: 600,
+    delegator: (request, callback) => {
+      const origin = request.headers.origin
+      callback(null, (origin !== undefined && policy.get(origin)) || CLOSED)
+    },
   })
 }, { name: 'vouch-security-headers', fastify: '5.x' })
