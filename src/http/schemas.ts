@@ -3,7 +3,7 @@
  * serializer writes only the listed properties, so a hash or secret that
  * strayed into a returned object never reaches the client.
  */
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
 import { errorCatalogue, type ErrorCode } from '../errors.js'
 import { PASSWORD_MAX_LENGTH } from '../config.js'
 import { DEVICE_NAME_MAX_LENGTH } from '../domain/device-info.js'
@@ -28,7 +28,7 @@ export type Credentials = Static<typeof Credentials>
  * 520 characters with RFC 9068's claims, more with a long issuer) is
  * answered as an invalid token, not a schema error.
  */
-const TOKEN_MAX_LENGTH = 4096
+export const TOKEN_MAX_LENGTH = 4096
 
 export const RefreshRequest = Type.Object({
   refreshToken: Type.String({ minLength: 1, maxLength: TOKEN_MAX_LENGTH }),
@@ -58,11 +58,15 @@ export const SessionParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64 }),
 })
 
+/**
+ * A new session's tokens, as a bearer-mode client gets them. Cookie mode
+ * answers CookieTokenPair instead (below).
+ */
 export const TokenPair = Type.Object({
   tokenType: Type.Literal('Bearer'),
   accessToken: Type.String(),
   expiresIn: Type.Integer(),
-  refreshToken: Type.String(),
+  refreshToken: Type.String({ description: 'Absent in cookie mode, where it is set as an HttpOnly cookie instead.' }),
   refreshExpiresIn: Type.Integer(),
   sessionId: Type.String(),
 })
@@ -74,6 +78,22 @@ export const Profile = Type.Object({
 })
 
 export const Registration = Type.Intersect([Type.Object({ user: Profile }), TokenPair])
+
+/**
+ * Cookie mode (`Vouch-Mode: cookie`, src/http/plugins/refresh-cookie.ts):
+ * the same answers with refreshToken absent, since it travels in the
+ * HttpOnly cookie. Separate schemas rather than an optional refreshToken:
+ * the serializer writes required properties first, so an optional one
+ * would move refreshToken to the end of every bearer-mode answer.
+ */
+export const CookieTokenPair = Type.Omit(TokenPair, ['refreshToken'])
+export const CookieRegistration = Type.Intersect([Type.Object({ user: Profile }), CookieTokenPair])
+
+/** Each response schema that carries a refresh token, and its cookie-mode counterpart. */
+export const cookieModeResponses: ReadonlyMap<object, TSchema> = new Map<object, TSchema>([
+  [TokenPair, CookieTokenPair],
+  [Registration, CookieRegistration],
+])
 
 export const SessionList = Type.Object({
   sessions: Type.Array(Type.Object({
