@@ -14,9 +14,8 @@
 import { createVouchClient } from './sdk.js'
 import { errorMessage, isSessionError, isVouchError, signedOutMessage } from './messages.js'
 import { createStatus } from './status.js'
-import { deviceTitle, renderDevices } from './devices.js'
+import { deviceLabel, renderDevices } from './devices.js'
 import { refreshTimes } from './format.js'
-import { describeUserAgent } from './user-agent.js'
 
 /** @typedef {import('./devices.js').Device} Device */
 /** @typedef {{ text: string, tone: import('./status.js').Tone }} Message */
@@ -34,6 +33,7 @@ function byId (id) {
 }
 
 const ui = {
+  main: byId('main'),
   loading: byId('loading'),
   signedOut: byId('signed-out'),
   signedOutTitle: byId('signed-out-title'),
@@ -85,6 +85,7 @@ let devicesLoadedAt = 0
 /** @param {'loading' | 'signed-out' | 'account'} next */
 function showView (next) {
   view = next
+  ui.main.dataset.view = next
   ui.loading.hidden = next !== 'loading'
   ui.signedOut.hidden = next !== 'signed-out'
   ui.account.hidden = next !== 'account'
@@ -231,6 +232,7 @@ function invalid (input, message) {
   input.setAttribute('aria-invalid', 'true')
   status.show(message, 'error')
   input.focus()
+  if (input.type === 'password') input.select()
 }
 
 /**
@@ -320,7 +322,7 @@ ui.forms.forgot.addEventListener('submit', (event) => {
  */
 function signOutDevice (device, button) {
   void once(button, async () => {
-    const name = `${deviceTitle(device)} (${describeUserAgent(device.userAgent)})`
+    const name = deviceLabel(device)
     try {
       await vouch.revokeSession(device.id)
       status.show(`${name} is signed out.`, 'success')

@@ -47,9 +47,14 @@ function meta (label, value) {
   return row
 }
 
-/** @param {Device} device */
-export function deviceTitle (device) {
-  return device.deviceName || 'Unnamed device'
+/**
+ * How messages name a device: "Ana's laptop (Firefox 128 on Windows 10 or 11)", "Safari 17 on iOS 17".
+ *
+ * @param {Device} device
+ */
+export function deviceLabel (device) {
+  const agent = describeUserAgent(device.userAgent)
+  return device.deviceName ? `${device.deviceName} (${agent})` : agent
 }
 
 /**
@@ -74,17 +79,18 @@ export function renderDevices (list, devices, onSignOut) {
     item.dataset.sessionId = device.id
     item.dataset.current = String(device.current)
 
-    const nameId = `device-${index}-name`
-    const agentId = `device-${index}-agent`
+    // The name leads when the device has one; otherwise its browser and system do, marked "Unnamed device".
+    const titleId = `device-${index}-title`
+    const subtitleId = `device-${index}-subtitle`
+    const agent = describeUserAgent(device.userAgent)
     const info = el('div', 'device-info')
     const head = el('div', 'device-head')
-    const name = el('h3', 'device-name', deviceTitle(device))
-    name.id = nameId
-    if (!device.deviceName) name.classList.add('unnamed')
-    head.append(name)
+    const title = el('h3', 'device-title', device.deviceName || agent)
+    title.id = titleId
+    head.append(title)
     if (device.current) head.append(el('span', 'badge', 'This device'))
-    const agent = el('p', 'device-agent', describeUserAgent(device.userAgent))
-    agent.id = agentId
+    const subtitle = el('p', device.deviceName ? 'device-agent' : 'device-agent unnamed', device.deviceName ? agent : 'Unnamed device')
+    subtitle.id = subtitleId
 
     const details = el('dl', 'device-meta')
     details.append(
@@ -92,14 +98,14 @@ export function renderDevices (list, devices, onSignOut) {
       meta('Last used', timeElement(device.lastUsedAt)),
       meta('Signed in', timeElement(device.createdAt)),
     )
-    info.append(head, agent, details)
+    info.append(head, subtitle, details)
     item.append(info)
 
     if (!device.current) {
       const button = el('button', 'secondary', 'Sign out')
       button.type = 'button'
       // The visible name stays "Sign out"; which device it is comes from the description.
-      button.setAttribute('aria-describedby', `${nameId} ${agentId}`)
+      button.setAttribute('aria-describedby', `${titleId} ${subtitleId}`)
       button.addEventListener('click', () => onSignOut(device, button))
       item.append(button)
     }
