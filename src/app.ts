@@ -98,7 +98,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 
-  await app.register(securityHeaders, { corsOrigins: config.corsOrigins, cookieOrigins: config.cookies.origins })
+  // vouch's own origin (listed for the account page's cookie mode) is same-origin: it needs no CORS, and leaving it
+  // out keeps CORS closed, at no per-request cost, when nothing else is configured.
+  const ownOrigin = new URL(config.publicUrl).origin
+  await app.register(securityHeaders, {
+    corsOrigins: config.corsOrigins, cookieOrigins: config.cookies.origins.filter((origin) => origin !== ownOrigin),
+  })
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,
   })
