@@ -6,7 +6,6 @@
  * statements a revocation (or a heartbeat) costs do not grow with the number
  * of connected streams. Real streams on loopback, raw HTTP readers.
  */
-import http, { type IncomingHttpHeaders } from 'node:http'
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
@@ -15,6 +14,7 @@ import { createLogger } from '../../src/app.js'
 import type { Db } from '../../src/db/client.js'
 import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
+import { openEventStream, type EventStreamReader as Feed, type ReaderOptions, type StreamEvent as FeedEvent } from '../helpers/event-stream.js'
 
 const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const AUTHORIZATION = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`
@@ -22,106 +22,9 @@ const CLIENTS = { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}` }
 /** Generous: the machine may be busy. */
 const WAIT_MS = 15_000
 
-interface FeedEvent {
-  /** `heartbeat` for a comment line. */
-  event: string
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  data: any
-}
-
-interface Feed {
-  status: number
-  headers: IncomingHttpHeaders
-  /** The body of a refusal. */
-  body: string
-  events: FeedEvent[]
-  /** The first event (past or future) that `match` accepts. */
-  next (match: (event: FeedEvent) => boolean, timeoutMs?: number): Promise<FeedEvent>
-  /** Resolves when the server ends the stream. */
-  ended: Promise<void>
-  close (): void
-}
-
-/**
- * GET /auth/revocations on a connection of its own; resolves once the answer's
- * head has arrived (and, for a refusal, its body). With `bytesPerSecond`, the
- * reader takes no more than that: a slow link.
- */
-function openFeed (t: Test, port: number, options: { bytesPerSecond?: number } = {}): Promise<Feed> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/auth/revocations', agent: false, headers: { authorization: AUTHORIZATION } })
-    t.teardown(() => request.destroy())
-    request.on('error', reject)
-    request.on('response', (res) => {
-      res.setEncoding('utf8')
-      const events: FeedEvent[] = []
-      const waiters = new Set<{ match: (event: FeedEvent) => boolean, resolve: (event: FeedEvent) => void }>()
-      let ended!: () => void
-      const feed: Feed = {
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        body: '',
-        events,
-        next (match, timeoutMs = WAIT_MS) {
-          const seen = events.find(match)
-          if (seen) return Promise.resolve(seen)
-          return new Promise((resolve, reject) => {
-            const waiter = { match, resolve: (event: FeedEvent) => { clearTimeout(timer); resolve(event) } }
-            const timer = setTimeout(() => { waiters.delete(waiter); reject(new Error(`no such event within ${timeoutMs} ms`)) }, timeoutMs)
-            waiters.add(waiter)
-          })
-        },
-        ended: new Promise((resolve) => { ended = resolve }),
-        close: () => request.destroy(),
-      }
-      res.on('close', () => ended())
-      res.on('error', () => {})
-      if (feed.status !== 200) {
-        res.on('data', (chunk: string) => { feed.body += chunk })
-        res.on('end', () => resolve(feed))
-        return
-      }
-      // The text of the event being received, in pieces: a reader that keeps
-      // up with a 10 MB event must not copy what it has so far on every chunk.
-      let pending: string[] = []
-      let slotStart = Date.now()
-      let slotBytes = 0
-      const emit = (block: string) => {
-        const event: FeedEvent = block.startsWith(':')
-          ? { event: 'heartbeat', data: undefined }
-          : { event: /^event: (.+)$/m.exec(block)?.[1] ?? 'message', data: JSON.parse(/^data: (.+)$/m.exec(block)?.[1] ?? 'null') }
-        events.push(event)
-        for (const waiter of waiters) if (waiter.match(event)) { waiters.delete(waiter); waiter.resolve(event) }
-      }
-      res.on('data', (chunk: string) => {
-        // An event ends at a blank line; its "\n\n" may straddle two chunks.
-        const last = pending.at(-1)
-        let text = chunk
-        if (last !== undefined && last.endsWith('\n') && chunk.startsWith('\n')) {
-          pending[pending.length - 1] = last.slice(0, -1)
-          text = '\n' + chunk
-        }
-        let end = text.indexOf('\n\n')
-        while (end >= 0) {
-          pending.push(text.slice(0, end))
-          emit(pending.join(''))
-          pending = []
-          text = text.slice(end + 2)
-          end = text.indexOf('\n\n')
-        }
-        if (text.length > 0) pending.push(text)
-        if (options.bytesPerSecond !== undefined) {
-          // A tenth of a second's worth at a time.
-          slotBytes += chunk.length
-          if (slotBytes >= options.bytesPerSecond / 10) {
-            res.pause()
-            setTimeout(() => { slotStart = Date.now(); slotBytes = 0; res.resume() }, Math.max(0, slotStart + 100 - Date.now()))
-          }
-        }
-      })
-      resolve(feed)
-    })
-  })
+/** GET /auth/revocations with the client's credentials (test/helpers/event-stream.ts). */
+function openFeed (t: Test, port: number, options: ReaderOptions = {}): Promise<Feed> {
+  return openEventStream(t, `http://127.0.0.1:${port}/auth/revocations`, { authorization: AUTHORIZATION }, options)
 }
 
 async function listen (app: FastifyInstance): Promise<number> {

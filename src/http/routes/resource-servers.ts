@@ -7,17 +7,15 @@
  * database once per revocation and once per heartbeat for all of them
  * (src/domain/revocation-feed.ts). They are capped per process
  * (REVOCATION_FEED_MAX_STREAMS; past it, 503 with Retry-After), and a reader
- * that stops reading, or falls 1 MiB behind, is cut (src/http/stream-backpressure.ts),
- * so no stream buffers without bound.
+ * that stops reading, or falls 1 MiB behind, is cut (src/http/stream-backpressure.ts,
+ * through src/http/event-stream.ts), so no stream buffers without bound.
  */
-import type { OutgoingHttpHeaders } from 'node:http'
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { ServerResponse } from 'node:http'
 import { FEED_CURSOR_PARAM, FEED_CURSOR_PATTERN, FEED_EVENTS, FEED_PATH, formatFeedEvent, formatHeartbeat, type RevocationBatch } from '@vouch/verifier/protocol'
 import type { Services } from '../services.js'
-import { boundedWriter } from '../stream-backpressure.js'
+import { eventStreams, type EventStream } from '../event-stream.js'
 import { ErrorResponses } from '../schemas.js'
 
 export interface ResourceServerOptions {
@@ -63,9 +61,7 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     return { active: true, token_type: 'Bearer', ...claims, iss: services.issuer, aud: services.audience }
   })
 
-  const streams = new Set<ServerResponse>()
-  // Before the server stops listening: it would otherwise wait for these never-ending responses.
-  app.addHook('preClose', async () => { for (const stream of streams) stream.end() })
+  const openStream = eventStreams(app)
 
   app.get(FEED_PATH, {
     config: { client: true },
@@ -76,23 +72,16 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
   }, async (request, reply) => {
     const lastEventId = request.headers['last-event-id']
     const since = Number(request.query[FEED_CURSOR_PARAM] ?? (typeof lastEventId === 'string' && FEED_CURSOR_PATTERN.test(lastEventId) ? lastEventId : 0))
-    const stream = reply.raw
-    // A consumer that stopped reading, or fell too far behind, is cut off rather than buffered for: it reconnects with its cursor.
-    const write = boundedWriter(stream, {
-      maxWaitingBytes: MAX_BUFFERED_BYTES,
-      stallMs: revocationFeed.heartbeatMs,
-      onCut: (waiting, reason) => request.log.info({ waiting, reason }, 'revocation feed: cutting a stream that does not keep up'),
-    })
-
     // Follow the feed before reading the backlog, so nothing falls between the two; hold what arrives meanwhile.
     // Past the cap this throws service_unavailable, before the stream has cost anything.
+    let stream: EventStream | undefined
     let pending: RevocationBatch[] | undefined = []
     const unsubscribe = revocationFeed.subscribe({
-      revocations: (batch) => { if (pending) pending.push(batch); else write(formatFeedEvent(FEED_EVENTS.revocations, batch)) },
-      heartbeat: () => { if (!pending) write(formatHeartbeat(Date.now())) },
+      revocations: (batch) => { if (pending) pending.push(batch); else stream?.write(formatFeedEvent(FEED_EVENTS.revocations, batch)) },
+      heartbeat: () => { if (!pending) stream?.write(formatHeartbeat(Date.now())) },
       failed: (err) => {
         request.log.warn({ err }, 'revocation feed: closing the stream')
-        stream.end()
+        reply.raw.end()
       },
     })
     let backlog: RevocationBatch
@@ -104,20 +93,21 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
       throw err
     }
 
-    reply.hijack()
-    // Hijacked: the headers set on the reply so far (security headers, CORS) are written here or not at all.
-    stream.writeHead(200, { ...reply.getHeaders() as OutgoingHttpHeaders, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
-    streams.add(stream)
-    stream.on('close', () => {
-      streams.delete(stream)
-      unsubscribe()
-      request.log.debug({ streams: revocationFeed.subscribers }, 'revocation feed: stream closed')
+    // A consumer that stopped reading, or fell too far behind, is cut off rather than buffered for: it reconnects with its cursor.
+    stream = openStream(reply, {
+      maxWaitingBytes: MAX_BUFFERED_BYTES,
+      stallMs: revocationFeed.heartbeatMs,
+      onCut: (waiting, reason) => request.log.info({ waiting, reason }, 'revocation feed: cutting a stream that does not keep up'),
+      onClose: () => {
+        unsubscribe()
+        request.log.debug({ streams: revocationFeed.subscribers }, 'revocation feed: stream closed')
+      },
     })
     request.log.debug({ streams: revocationFeed.subscribers, max: revocationFeed.maxStreams }, 'revocation feed: stream opened')
     // The backlog rides on `ready`, so a verifier's state is complete the moment it is ready.
-    write(formatFeedEvent(FEED_EVENTS.ready, { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }))
+    stream.write(formatFeedEvent(FEED_EVENTS.ready, { maxTokenAge: revocationFeed.maxTokenAge, heartbeatMs: revocationFeed.heartbeatMs, ...backlog }))
     const held = pending
     pending = undefined
-    for (const batch of held) write(formatFeedEvent(FEED_EVENTS.revocations, batch))
+    for (const batch of held) stream.write(formatFeedEvent(FEED_EVENTS.revocations, batch))
   })
 }
