@@ -28,6 +28,8 @@ export interface StoredTokens {
   accessToken: string
   /** Access-token expiry, ms since the epoch (this device's clock). */
   expiresAt: number
+  /** When the pair was asked for, ms since the epoch (this device's clock). */
+  issuedAt?: number
   /** Absent in cookie mode (the cookie holds it). */
   refreshToken?: string
   /** Refresh-token expiry, ms since the epoch (this device's clock). */
@@ -98,8 +100,10 @@ export function parseStoredTokens (value: unknown): StoredTokens | null {
   if (!isText(v.accessToken) || !isNumber(v.expiresAt) || !isNumber(v.refreshExpiresAt) || !isText(v.sessionId)) return null
   if (v.refreshToken !== undefined && !isText(v.refreshToken)) return null
   if (v.gen !== undefined && typeof v.gen !== 'string') return null
+  if (v.issuedAt !== undefined && !isNumber(v.issuedAt)) return null
   return {
     accessToken: v.accessToken, expiresAt: v.expiresAt, refreshExpiresAt: v.refreshExpiresAt, sessionId: v.sessionId,
+    ...(v.issuedAt !== undefined && { issuedAt: v.issuedAt as number }),
     ...(v.refreshToken !== undefined && { refreshToken: v.refreshToken }),
     ...(v.gen !== undefined && { gen: v.gen as string }),
   }
