@@ -41,6 +41,12 @@
  * new one is refused with `service_unavailable` before it costs anything, so
  * verifiers cannot take the connections that sign-ins need; a verifier given
  * several vouch URLs moves on to the next.
+ *
+ * In-process consumers that fan out on their own (the session watch of web
+ * pages, src/domain/session-watch.ts) `follow` the feed instead: one
+ * subscriber each, not counted against `maxStreams`, sent first what was
+ * revoked since a given time (as a stream gets its backlog: read after
+ * subscribing, so nothing falls between the two).
  */
 import type { Db } from '../db/client.js'
 import { DomainError } from '../errors.js'
@@ -72,7 +78,13 @@ export interface RevocationFeed {
    * are already subscribed.
    */
   subscribe (subscriber: FeedSubscriber): () => void
-  /** Streams subscribed now (at most `maxStreams`). */
+  /**
+   * Follows every revocation like a stream, but is not counted against
+   * `maxStreams`; the subscriber is first sent everything revoked since
+   * `since` (`failed` if that cannot be read). Returns the unfollow.
+   */
+  follow (subscriber: FeedSubscriber, since: number): () => void
+  /** Streams subscribed now (at most `maxStreams`; followers not counted). */
   readonly subscribers: number
   readonly maxStreams: number
 }
@@ -105,7 +117,10 @@ const TICK_SLACK_MS = 20
 
 export function createRevocationFeed ({ db, clock, cache, bus, settings, onError = () => {} }: RevocationFeedDeps): RevocationFeed {
   const { maxTokenAge, heartbeatMs, overlapMs, maxStreams } = settings
+  /** Streams and followers: everything the feed fans out to. */
   const subscribers = new Set<FeedSubscriber>()
+  /** Of those, the streams counted against maxStreams. */
+  let streams = 0
   /** What every stream has been sent lately (`u:<id>:<version>`, `s:<id>`) → when; polls skip it. */
   const sent = new Map<string, number>()
   let cursor = 0
@@ -179,6 +194,35 @@ export function createRevocationFeed ({ db, clock, cache, bus, settings, onError
     }
   }
 
+  /** Adds a subscriber, starting the heartbeat on the first; returns its removal, which stops the heartbeat after the last. */
+  const add = (subscriber: FeedSubscriber): () => void => {
+    subscribers.add(subscriber)
+    if (timer === undefined) {
+      cursor = clock.now().getTime()
+      let lastBeat = Date.now()
+      // Heartbeat and poll every heartbeatMs; while the bus is down, other
+      // instances' revocations arrive only by polling, so poll more often.
+      timer = setInterval(() => {
+        if (Date.now() - lastBeat >= heartbeatMs - TICK_SLACK_MS) {
+          lastBeat = Date.now()
+          for (const each of subscribers) each.heartbeat()
+          void poll()
+        } else if (!bus.healthy) {
+          void poll()
+        }
+      }, Math.min(heartbeatMs, BUS_DOWN_POLL_MS))
+      timer.unref()
+    }
+    return () => {
+      subscribers.delete(subscriber)
+      if (subscribers.size === 0 && timer !== undefined) {
+        clearInterval(timer)
+        timer = undefined
+        sent.clear()
+      }
+    }
+  }
+
   cache.onInvalidation((event) => { if (subscribers.size > 0) void push(event) })
   // Messages may have been lost while the bus was away: poll at once.
   bus.onReconnect(() => { if (subscribers.size > 0) void poll() })
@@ -189,36 +233,28 @@ export function createRevocationFeed ({ db, clock, cache, bus, settings, onError
     changesSince,
     maxStreams,
     subscribe (subscriber) {
-      if (subscribers.size >= maxStreams) {
+      if (streams >= maxStreams) {
         throw new DomainError('service_unavailable', 'This instance already serves as many revocation-feed streams as it allows; retry later or at another instance.',
           { retryAfter: FEED_FULL_RETRY_AFTER_S })
       }
-      subscribers.add(subscriber)
-      if (timer === undefined) {
-        cursor = clock.now().getTime()
-        let lastBeat = Date.now()
-        // Heartbeat and poll every heartbeatMs; while the bus is down, other
-        // instances' revocations arrive only by polling, so poll more often.
-        timer = setInterval(() => {
-          if (Date.now() - lastBeat >= heartbeatMs - TICK_SLACK_MS) {
-            lastBeat = Date.now()
-            for (const each of subscribers) each.heartbeat()
-            void poll()
-          } else if (!bus.healthy) {
-            void poll()
-          }
-        }, Math.min(heartbeatMs, BUS_DOWN_POLL_MS))
-        timer.unref()
-      }
+      streams += 1
+      const leave = add(subscriber)
       return () => {
-        subscribers.delete(subscriber)
-        if (subscribers.size === 0 && timer !== undefined) {
-          clearInterval(timer)
-          timer = undefined
-          sent.clear()
-        }
+        if (!subscribers.has(subscriber)) return
+        streams -= 1
+        leave()
       }
     },
-    get subscribers () { return subscribers.size },
+    follow (subscriber, since) {
+      const leave = add(subscriber)
+      changesSince(since).then((backlog) => {
+        if (subscribers.has(subscriber)) subscriber.revocations(backlog)
+      }, (err) => {
+        onError('revocation feed: cannot read the backlog of a follower', err)
+        if (subscribers.has(subscriber)) subscriber.failed(err)
+      })
+      return leave
+    },
+    get subscribers () { return streams },
   }
 }
