@@ -134,6 +134,8 @@ export interface Config {
   readonly feedOverlap: number
   /** Most revocation-feed streams per process (below connections.maxConnections); further ones are answered 503. */
   readonly feedMaxStreams: number
+  /** Most session-watch streams (GET /auth/session/watch) per process, counted apart from the feed's; further ones are answered 503. */
+  readonly sessionWatchMaxStreams: number
   /** Origins allowed to call vouch from a browser; empty = CORS closed. */
   readonly corsOrigins: readonly string[]
   /**
@@ -351,12 +353,16 @@ export function loadConfig (env: Env): Config {
     }
   }
 
-  /** Half the connection cap by default: feed streams never hold the connections that sign-ins need. */
-  const feedMaxStreams = (maxConnections: number): number => {
-    const value = int('REVOCATION_FEED_MAX_STREAMS', Math.max(1, Math.floor(maxConnections / 2)), 1, 1_000_000)
-    if (read('REVOCATION_FEED_MAX_STREAMS') !== undefined && value >= maxConnections) {
-      throw new ConfigError('REVOCATION_FEED_MAX_STREAMS', `must be below HTTP_MAX_CONNECTIONS (${maxConnections}), ` +
-        `or feed streams can hold every connection; got ${value}`)
+  /**
+   * A cap on never-ending streams per process, by default a share of the
+   * connection cap (the feed's half, the session watch's quarter), so that
+   * streams never hold the connections that sign-ins need.
+   */
+  const streamCap = (name: string, streams: string, share: number, maxConnections: number): number => {
+    const value = int(name, Math.max(1, Math.floor(maxConnections * share)), 1, 1_000_000)
+    if (read(name) !== undefined && value >= maxConnections) {
+      throw new ConfigError(name, `must be below HTTP_MAX_CONNECTIONS (${maxConnections}), ` +
+        `or ${streams} can hold every connection; got ${value}`)
     }
     return value
   }
@@ -443,7 +449,8 @@ export function loadConfig (env: Env): Config {
     feedHeartbeat: int('REVOCATION_FEED_HEARTBEAT_MS', 5000, 100, 60_000),
     // The longest a write's timestamp can precede its commit (a pool connection, then the statement or transaction), plus clock skew.
     feedOverlap: int('REVOCATION_FEED_OVERLAP_MS', database.connectTimeout + database.statementTimeout + FEED_CLOCK_SKEW_MS, 0, 3_600_000),
-    feedMaxStreams: feedMaxStreams(httpLimits.maxConnections),
+    feedMaxStreams: streamCap('REVOCATION_FEED_MAX_STREAMS', 'feed streams', 1 / 2, httpLimits.maxConnections),
+    sessionWatchMaxStreams: streamCap('SESSION_WATCH_MAX_STREAMS', 'session watches', 1 / 4, httpLimits.maxConnections),
     corsOrigins: origins('CORS_ORIGINS'),
     cookies: cookies(served.url, accountPage),
     accountPage,

@@ -97,6 +97,15 @@ t.test('revocation-feed streams are capped at half the connection cap, unless se
   t.match(err.message, /must be below HTTP_MAX_CONNECTIONS \(100\)/)
 })
 
+t.test('session-watch streams are capped at a quarter of the connection cap, apart from the feed, unless set below it', async (t) => {
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '101' }).sessionWatchMaxStreams, 25)
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '1' }).sessionWatchMaxStreams, 1, 'at least one')
+  t.equal(loadConfig({ HTTP_MAX_CONNECTIONS: '2000', SESSION_WATCH_MAX_STREAMS: '1500' }).sessionWatchMaxStreams, 1500)
+  const err = thrownBy(() => loadConfig({ HTTP_MAX_CONNECTIONS: '100', SESSION_WATCH_MAX_STREAMS: '100' })) as ConfigError
+  t.equal(err.variable, 'SESSION_WATCH_MAX_STREAMS')
+  t.match(err.message, /must be below HTTP_MAX_CONNECTIONS \(100\)/)
+})
+
 t.test('with JWT_ISSUER unset, the issuer is PUBLIC_URL, or where vouch listens (localhost for a wildcard address)', async (t) => {
   const issuer = (env: Record<string, string>) => loadConfig(env).tokens.issuer
   t.equal(issuer({ PUBLIC_URL: 'https://auth.example.com/' }), 'https://auth.example.com', 'without the trailing slash')
