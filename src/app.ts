@@ -70,12 +70,12 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions, passwordResets, revocationFeed, events } = createDomain({
+  const { accounts, sessions, passwordResets, revocationFeed, sessionWatch, events } = createDomain({
     ...deps,
     onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
   })
   const services: Services = {
-    accounts, sessions, passwordResets, revocationFeed, keys, db,
+    accounts, sessions, passwordResets, revocationFeed, sessionWatch, keys, db,
     issuer: config.tokens.issuer, audience: config.tokens.audience,
     readiness: readinessCheck({ db, bus: deps.bus, redis: deps.redis && { client: deps.redis, timeoutMs: config.redisCommandTimeout } }),
   }

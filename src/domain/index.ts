@@ -12,6 +12,7 @@ import { createAccounts, type Accounts } from './accounts.js'
 import { systemClock, type Clock } from './clock.js'
 import { createSessions, type Sessions } from './sessions.js'
 import { createRevocationFeed, type RevocationFeed } from './revocation-feed.js'
+import { createSessionWatch, MAX_WATCHES_PER_USER, WATCH_HEARTBEAT_MS, type SessionWatch } from './session-watch.js'
 import { createPasswordResets, type PasswordResets, type ResetNotifier } from './password-resets.js'
 import { createMailTransport } from '../mail/transport.js'
 import { createResetNotifier } from '../mail/reset-mail.js'
@@ -46,6 +47,7 @@ export interface Domain {
   accounts: Accounts
   passwordResets: PasswordResets
   revocationFeed: RevocationFeed
+  sessionWatch: SessionWatch
   cache: SessionCache
   events: SecurityEvents
 }
@@ -87,5 +89,16 @@ export function createDomain ({
     },
     onError: (message, err) => onBackgroundError(err),
   })
-  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, cache, events }
+  const sessionWatch = createSessionWatch({
+    feed: revocationFeed, clock,
+    settings: {
+      maxWatchers: config.sessionWatchMaxStreams,
+      maxPerUser: MAX_WATCHES_PER_USER,
+      // Well within the idle timeout, or a quiet stream is cut.
+      heartbeatMs: Math.min(WATCH_HEARTBEAT_MS, Math.floor(config.connections.idleTimeout / 2)),
+      // The feed does not send a revocation again within 2 overlaps; a check may have read a cached state that old.
+      recentMs: Math.max(2 * config.feedOverlap, config.cache.ttl * 1000),
+    },
+  })
+  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, sessionWatch, cache, events }
 }

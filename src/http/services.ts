@@ -1,6 +1,7 @@
 import type { Accounts } from '../domain/accounts.js'
 import type { PasswordResets } from '../domain/password-resets.js'
 import type { RevocationFeed } from '../domain/revocation-feed.js'
+import type { SessionWatch } from '../domain/session-watch.js'
 import type { Sessions } from '../domain/sessions.js'
 import type { KeySet } from '../crypto/keys.js'
 import type { Db } from '../db/client.js'
@@ -12,6 +13,7 @@ export interface Services {
   sessions: Sessions
   passwordResets: PasswordResets
   revocationFeed: RevocationFeed
+  sessionWatch: SessionWatch
   /** `iss` and `aud` of access tokens, for introspection answers. */
   issuer: string
   audience: string
