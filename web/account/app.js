@@ -72,10 +72,13 @@ const vouch = createVouchClient({ baseUrl: location.origin, mode: 'cookie' })
 
 /** @type {'loading' | 'signed-out' | 'account'} */
 let view = 'loading'
-/** True until restore() has answered: a stale cookie found meanwhile is no news. */
+/** True until restore() has answered: a sign-out reported meanwhile is about a stale cookie, no news to the reader. */
 let restoring = true
-/** What to say when the sign-out this page asked for arrives as a signedOut event. */
-/** @type {Message | null} */
+/**
+ * What to say when the sign-out this page asked for arrives as a signedOut event.
+ *
+ * @type {Message | null}
+ */
 let ownSignOut = null
 /** When the device list was last loaded (ms), to refresh it when the tab comes back. */
 let devicesLoadedAt = 0

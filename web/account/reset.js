@@ -90,9 +90,15 @@ async function submit (resetToken, newPassword) {
   // No stream or cross-tab watch for this one call; other tabs learn of the reset from vouch.
   const vouch = createVouchClient({ baseUrl: location.origin, mode: 'cookie', watch: false })
   try {
-    await vouch.resetPassword({ token: resetToken, newPassword })
-    status.show('Your password has been changed. Every device that was signed in has been signed out.', 'success')
-    finish('Your password is changed', 'Go to your account', '/account')
+    // With RESET_SIGNS_IN, vouch also signs this browser in (the refresh cookie is set).
+    const { signedIn } = await vouch.resetPassword({ token: resetToken, newPassword })
+    if (signedIn) {
+      status.show('Your password has been changed, and this device is signed in. Every other device has been signed out.', 'success')
+      finish('Your password is changed', 'Go to your account', '/account')
+    } else {
+      status.show('Your password has been changed. Every device that was signed in has been signed out.', 'success')
+      finish('Your password is changed', 'Sign in with your new password', '/account')
+    }
   } catch (err) {
     if (isVouchError(err) && err.code === 'reset_token_invalid') {
       status.show(errorMessage(err), 'error')
