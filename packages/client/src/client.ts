@@ -61,7 +61,12 @@ export interface VouchClientOptions {
   fetch?: FetchLike
   /** Seconds before the access token's expiry from which a call refreshes first (at most half its lifetime); default 30. */
   refreshLeeway?: number
-  /** Coordinate the origin's tabs (one refresh, shared tokens, one watch stream); default: in a page with BroadcastChannel. */
+  /**
+   * Coordinate the origin's tabs: they share one session (tokens, sign-in and
+   * sign-out), one refresh and one watch stream. Default: in a page with
+   * BroadcastChannel; off in Node and workers. Turn it off for a different
+   * session per tab.
+   */
   crossTab?: boolean
   /** Keep vouch's session-watch stream (or a once-a-minute check where streams are unavailable); default: where fetch bodies are streams. */
   watch?: boolean
