@@ -69,13 +69,13 @@ function browserFetch (): FetchLike {
   }
 }
 
-async function browser (t: Test, env: Record<string, string> = {}) {
+async function browser (t: Test, env: Record<string, string> = {}, watch = false) {
   const shims = installBrowserShims(t)
   const server = await startSdkServer(t, { env: { COOKIE_ORIGINS: APP_ORIGIN, ACCESS_TOKEN_TTL: String(TTL), ...env } })
   const fetchImpl = browserFetch()
   const tab = () => {
     const vouch = createVouchClient({
-      baseUrl: server.base, mode: 'cookie', crossTab: true, watch: false, fetch: fetchImpl, now: () => server.clock.now().getTime(),
+      baseUrl: server.base, mode: 'cookie', crossTab: true, watch, fetch: fetchImpl, now: watch ? Date.now : () => server.clock.now().getTime(),
     })
     t.teardown(() => vouch.close())
     const reasons: SignOutReason[] = []
@@ -87,8 +87,8 @@ async function browser (t: Test, env: Record<string, string> = {}) {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50))
 
-async function signedInTabs (t: Test, env?: Record<string, string>) {
-  const setup = await browser(t, env)
+async function signedInTabs (t: Test, env?: Record<string, string>, watch = false) {
+  const setup = await browser(t, env, watch)
   const a = setup.tab()
   const email = uniqueEmail('tabs')
   await a.vouch.register({ email, password: PASSWORD })
@@ -157,4 +157,39 @@ t.test('a tab opened while another refreshes takes its tokens instead of refresh
   t.equal(restored, true)
   t.equal(server.requests('POST /auth/refresh') - before, 1, "tab C sent nothing: it waited for the lock and took A's new tokens")
   t.equal(c.vouch.session!.accessToken, a.vouch.session!.accessToken)
+})
+
+async function until (condition: () => boolean, ms = 5000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; !condition();) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
+
+t.test('one tab watches for the browser: revoked from another device, every tab signs out (revoked) within seconds', async (t) => {
+  const { server, a, b, email } = await signedInTabs(t, {}, true)
+  t.ok(await until(() => server.requests('GET /auth/session/watch') >= 1), 'a stream is open')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(server.requests('GET /auth/session/watch'), 1, 'one stream for two tabs: the holder of the watch lock')
+  const laptop = createVouchClient({ baseUrl: server.base, watch: false })
+  t.teardown(() => laptop.close())
+  await laptop.login({ email, password: PASSWORD })
+  await laptop.revokeSession(a.vouch.session!.sessionId)
+  t.ok(await until(() => a.reasons.length > 0 && b.reasons.length > 0), 'both tabs signed out')
+  t.same([a.reasons, b.reasons], [['revoked'], ['revoked']])
+})
+
+t.test('a password change in the tab that does not watch: the watching tab takes its new tokens before judging the version event, and nobody is signed out', async (t) => {
+  const { server, a, b } = await signedInTabs(t, {}, true)
+  t.ok(await until(() => server.requests('GET /auth/session/watch') >= 1))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const opened = server.requests('GET /auth/session/watch')
+  // Tab A holds the watch lock (it was created first); tab B changes the password.
+  await b.vouch.changePassword({ currentPassword: PASSWORD, newPassword: 'yet another passphrase' })
+  t.ok(await until(() => server.requests('GET /auth/session/watch') > opened), "the watching tab saw the version event and reconnected")
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same([a.reasons, b.reasons], [[], []], 'nobody signed out')
+  t.equal(a.vouch.session!.accessToken, b.vouch.session!.accessToken)
+  t.ok((await a.vouch.me()).id)
 })
