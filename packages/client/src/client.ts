@@ -266,12 +266,18 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
   const restoreNow = async (): Promise<boolean> => {
     if (!cookie) return sync.withLock(() => state.load())
     if (state.tokens() !== null) return true
+    // No tab of this origin has held a session since the last sign-out: the refresh could only be refused
+    // (and a browser logs every refused fetch as a console error).
+    if (sync.signedInMark() === false) return false
     try {
       await refresher.refresh({ restoring: true })
       return true
     } catch (err) {
       // No cookie, or one vouch no longer honours: not signed in.
-      if (err instanceof VouchError && (err.code === 'refresh_token_invalid' || err.code === 'refresh_token_reused')) return false
+      if (err instanceof VouchError && (err.code === 'refresh_token_invalid' || err.code === 'refresh_token_reused')) {
+        sync.mark(false)
+        return false
+      }
       throw err
     }
   }

@@ -85,7 +85,15 @@ export function createRefresher ({ mode, sync, state, now, send }: RefresherDeps
     return session
   }
 
-  const once = (restoring: boolean) => sync.withLock(async (): Promise<VouchSession> => {
+  const once = (restoring: boolean) => {
+    const asked = state.gen()
+    return sync.withLock(() => locked(restoring, asked))
+  }
+
+  const locked = async (restoring: boolean, asked: string): Promise<VouchSession> => {
+    // The tokens were replaced while this tab waited for the lock (another tab's message arrived first):
+    // those are the new ones, or the sign-out.
+    if (state.gen() !== asked) return current()
     const gen = sync.readGen()
     if (gen !== state.gen()) {
       // Another tab changed the tokens while this one waited for the lock: take its tokens, send nothing.
@@ -109,7 +117,7 @@ export function createRefresher ({ mode, sync, state, now, send }: RefresherDeps
     }
     await state.commit(storedFrom(pair, sentAt, mode), restoring && held === null ? 'restored' : 'refreshed')
     return current()
-  })
+  }
 
   const refresh: Refresher['refresh'] = (options = {}) => {
     inflight ??= once(options.restoring === true).finally(() => { inflight = undefined })

@@ -173,6 +173,7 @@ export function createSessionState ({ storage, sync, events, onChange }: Session
       held = { ...tokens }
       heldGen = gen
       await persist(held, gen)
+      sync.mark(true)
       sync.post({ v: 1, type: 'tokens', gen, tokens: shareable(held), why: why === 'signedIn' ? 'signedIn' : 'refreshed' })
       const kind = why === 'restored' ? 'restored' : before !== null && before.sessionId === tokens.sessionId ? 'refreshed' : 'signedIn'
       onChange(kind)
@@ -187,6 +188,7 @@ export function createSessionState ({ storage, sync, events, onChange }: Session
       held = null
       heldGen = gen
       await persist(null, gen)
+      sync.mark(false)
       sync.post({ v: 1, type: 'signedOut', gen, sessionId, reason })
       onChange('signedOut')
       events.emit('signedOut', { reason })

@@ -44,6 +44,14 @@ export interface TabSync {
   nextGen (): string
   /** Notes a generation seen in a message (where localStorage cannot hold it). */
   sawGen (gen: string): void
+  /**
+   * Whether this origin's tabs last held a session: true/false from
+   * localStorage (`vouch:signed-in:<baseUrl>`, no secret), undefined where it
+   * cannot be kept. Lets cookie mode's restore skip a refresh that can only
+   * be refused (an HttpOnly cookie cannot be seen from script).
+   */
+  signedInMark (): boolean | undefined
+  mark (signedIn: boolean): void
   post (message: TabMessage): void
   onMessage (handler: (message: TabMessage) => void): void
   /** Calls `onLeader` once this client holds the watch lock (at once without cross-tab coordination). */
@@ -110,6 +118,7 @@ export function createTabSync (baseUrl: string, crossTab: boolean): TabSync {
   const channel = crossTab && typeof BroadcastChannel === 'function' ? new BroadcastChannel(`vouch:${baseUrl}`) : undefined
   const locks = channel ? webLocks() : undefined
   const genKey = `vouch:gen:${baseUrl}`
+  const markKey = `vouch:signed-in:${baseUrl}`
   /** The generation when localStorage cannot hold it (and always without cross-tab coordination). */
   let memoryGen = ''
   const releases: Array<() => void> = []
@@ -144,6 +153,24 @@ export function createTabSync (baseUrl: string, crossTab: boolean): TabSync {
     },
     sawGen (gen) {
       if (compareGen(gen, memoryGen) >= 0) memoryGen = gen
+    },
+    signedInMark () {
+      if (!channel) return undefined
+      try {
+        const area = localStorageArea()
+        return area === undefined ? undefined : area.getItem(markKey) === '1'
+      } catch {
+        return undefined
+      }
+    },
+    mark (signedIn) {
+      if (!channel) return
+      try {
+        if (signedIn) localStorageArea()?.setItem(markKey, '1')
+        else localStorageArea()?.removeItem(markKey)
+      } catch {
+        // Unwritable storage: restore then always asks vouch.
+      }
     },
     post (message) {
       if (!closed) channel?.postMessage(message)
