@@ -26,6 +26,7 @@ import { memoryStorage, type TokenStorage } from './storage.js'
 import { createTabSync, crossTabByDefault } from './tabs.js'
 import type { Profile, Session, TokenPair, VouchSession } from './types.js'
 import { createWatch, type Watch } from './watch.js'
+import { SESSION_WATCH_PATH, VOUCH_MODE_HEADER } from './protocol.js'
 
 /**
  * The fetch the client uses: the platform's, or one passed in (a test
@@ -224,7 +225,7 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
     const headers: Record<string, string> = { accept: init.accept ?? 'application/json' }
     if (init.body !== undefined) headers['content-type'] = 'application/json'
     if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`
-    if (cookie) headers['vouch-mode'] = 'cookie'
+    if (cookie) headers[VOUCH_MODE_HEADER] = 'cookie'
     const response = await fetchImpl(`${base}${path}`, {
       method: init.method ?? 'GET',
       headers,
@@ -373,7 +374,7 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
       signedIn: () => state.tokens() !== null,
       async open (signal) {
         const answer = await authed(async (token) => {
-          const response = await send('/auth/session/watch', { token, signal, accept: 'text/event-stream' })
+          const response = await send(SESSION_WATCH_PATH, { token, signal, accept: 'text/event-stream' })
           if (response.status === 200) return { status: 200, headers: response.headers, body: null, response, token }
           return read(response, token)
         })

@@ -6,8 +6,9 @@
  * pushed from vouch, and cookie mode for first-party web apps. No runtime
  * dependencies.
  *
- * Subpath: `@vouch/client/error-codes` (the error-code list, shared with the
- * server's catalogue).
+ * Subpaths: `@vouch/client/error-codes` (the error-code list, shared with the
+ * server's catalogue) and `@vouch/client/protocol` (the header, path and
+ * event names vouch and this client agree on).
  *
  * @example
  * import { createVouchClient, VouchError } from '@vouch/client'
@@ -22,6 +23,7 @@
 export { createVouchClient, type FetchLike, type VouchClient, type VouchClientOptions } from './client.js'
 export { VouchError, isVouchError } from './errors.js'
 export { ERROR_CODES, type ErrorCode } from './error-codes.js'
+export { SESSION_WATCH_PATH, VOUCH_MODE_HEADER, WATCH_EVENTS } from './protocol.js'
 export type { VouchEvents, VouchListener } from './events.js'
 export {
   memoryStorage, localStorageAdapter, sessionStorageAdapter, webStorageAdapter, DEFAULT_STORAGE_KEY,

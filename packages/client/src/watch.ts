@@ -31,6 +31,7 @@
  */
 import { createSseParser, type SseEvent } from './sse.js'
 import type { TabSync } from './tabs.js'
+import { WATCH_EVENTS } from './protocol.js'
 
 /** Silence after which a stream is presumed dead (vouch's heartbeat is ~25 s). */
 const SILENCE_MS = 60_000
@@ -143,12 +144,12 @@ export function createWatch (deps: WatchDeps): Watch {
         heard()
         parser.push(value)
         for (const event of queue.splice(0)) {
-          if (event.type === 'ready') {
+          if (event.type === WATCH_EVENTS.ready) {
             connected = true
-          } else if (event.type === 'revoked') {
+          } else if (event.type === WATCH_EVENTS.revoked) {
             await deps.onRevoked(parseDetail(event.data))
             return 'again'
-          } else if (event.type === 'expired') {
+          } else if (event.type === WATCH_EVENTS.expired) {
             await deps.onExpired(answer.token ?? '')
             return 'again'
           }

@@ -37,6 +37,7 @@ import type { Config } from '../../config.js'
 import { DomainError } from '../../errors.js'
 import { TOKEN_MAX_LENGTH, cookieModeResponses } from '../schemas.js'
 import { hookList } from './hook-list.js'
+import { VOUCH_MODE_HEADER } from '@vouch/client/protocol'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,7 +90,7 @@ export const refreshCookie = fp<{ cookies: Config['cookies'] }>(async (app, { co
   }
 
   const checkOrigin: onRequestHookHandler = (request, _reply, done) => {
-    const mode = request.headers['vouch-mode']
+    const mode = request.headers[VOUCH_MODE_HEADER]
     if (mode === undefined) {
       done()
       return

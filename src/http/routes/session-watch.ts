@@ -21,15 +21,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { decodeJwt } from 'jose'
 import { bearerToken } from '@vouch/verifier/protocol'
+import { SESSION_WATCH_PATH, WATCH_EVENTS } from '@vouch/client/protocol'
 import type { WatchEnd } from '../../domain/session-watch.js'
 import { eventStreams, formatEvent, type EventStream } from '../event-stream.js'
 import { ErrorResponses } from '../schemas.js'
 import type { Services } from '../services.js'
 
-export const SESSION_WATCH_PATH = '/auth/session/watch'
-
-/** The stream's event names, a wire contract with the client SDK (packages/client). */
-export const WATCH_EVENTS = Object.freeze({ ready: 'ready', revoked: 'revoked', expired: 'expired' } as const)
+// The path and event names are a wire contract with the client SDK: defined there, once.
+export { SESSION_WATCH_PATH, WATCH_EVENTS }
 
 /** A comment: EventSource and the SDK's parser skip it. */
 const HEARTBEAT = ': hb\n\n'
