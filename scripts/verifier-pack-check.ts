@@ -17,104 +17,33 @@
  * Exits non-zero, saying why, when any of it fails. Needs the npm registry
  * (for jose and fastify) and a built root (npm run build).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { freePort } from '../test/helpers/process.js'
+import { packCheck, readManifest, root } from './lib/pack-check.js'
 
-const root = fileURLToPath(new URL('../', import.meta.url))
 const packageDir = path.join(root, 'packages/verifier')
 const REVOCATION_BOUND_MS = 1000
-const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
-
-const children: ChildProcess[] = []
-const scratch = mkdtempSync(path.join(tmpdir(), 'vouch-verifier-pack-'))
-const cleanup = () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  rmSync(scratch, { recursive: true, force: true })
-}
-process.on('exit', cleanup)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(1))
-
-function fail (message: string): never {
-  console.error(`verifier pack check FAILED: ${message}`)
-  process.exit(1)
-}
-
-const npm = (cwd: string, ...args: string[]) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-
-/** Bytes under a path (files only, symlinks not followed). */
-function sizeOf (target: string): number {
-  const stat = statSync(target, { throwIfNoEntry: false })
-  if (stat === undefined) return 0
-  if (!stat.isDirectory()) return stat.size
-  return readdirSync(target).reduce((total, name) => total + sizeOf(path.join(target, name)), 0)
-}
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
-
-/** Top-level packages in node_modules (scoped ones as @scope/name). */
-function installedPackages (dir: string): string[] {
-  const modules = path.join(dir, 'node_modules')
-  return readdirSync(modules).filter((name) => !name.startsWith('.')).flatMap((name) =>
-    name.startsWith('@') ? readdirSync(path.join(modules, name)).map((inner) => `${name}/${inner}`) : [name]).sort()
-}
-
-
-/** Starts `node <args>` in `cwd`; resolves once `url` answers 2xx. */
-async function start (name: string, cwd: string, args: string[], env: Record<string, string>, url: string) {
-  const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  let output = ''
-  child.stdout!.on('data', (chunk) => { output += chunk })
-  child.stderr!.on('data', (chunk) => { output += chunk })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null) fail(`${name} exited with ${child.exitCode}:\n${output}`)
-    if (Date.now() > deadline) fail(`${name} did not start:\n${output}`)
-    if (await fetch(url).then((res) => res.ok, () => false)) return
-    await sleep(50)
-  }
-}
+const rootPackage = readManifest(root) as { dependencies: Record<string, string> }
+const { scratch, fail, pack, project, install, start } = packCheck('verifier')
 
 // 1. Pack.
-console.log('== npm pack (packages/verifier)')
-const packed = JSON.parse(npm(packageDir, 'pack', '--json', '--pack-destination', scratch)) as Array<{ filename: string, size: number, unpackedSize: number, files: Array<{ path: string }> }>
-const tarball = path.join(scratch, packed[0]!.filename)
-const files = packed[0]!.files.map((file) => file.path).sort()
-console.log(`${packed[0]!.filename}: ${kib(packed[0]!.size)} packed, ${kib(packed[0]!.unpackedSize)} unpacked, ${files.length} files`)
-const stray = files.filter((file) => !(file === 'package.json' || file === 'README.md' || file === 'LICENSE' || /^dist\/[\w-]+\.(js|d\.ts)$/.test(file)))
-if (stray.length > 0) fail(`the tarball holds more than dist/*.js, dist/*.d.ts, README.md, LICENSE and package.json: ${stray.join(', ')}`)
-if (!files.includes('LICENSE')) fail('the tarball lacks LICENSE')
-for (const entry of ['index', 'fastify', 'express', 'protocol']) {
-  for (const ext of ['js', 'd.ts']) if (!files.includes(`dist/${entry}.${ext}`)) fail(`the tarball lacks dist/${entry}.${ext}`)
+const tarball = pack(packageDir, ['index', 'fastify', 'express', 'protocol'])
+if (readManifest(packageDir).dependencies?.jose !== rootPackage.dependencies.jose) {
+  fail(`the package's jose (${readManifest(packageDir).dependencies?.jose}) is not the server's (${rootPackage.dependencies.jose})`)
 }
-const manifest = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { scripts?: Record<string, string>, dependencies?: Record<string, string> }
-const installScripts = ['preinstall', 'install', 'postinstall'].filter((name) => manifest.scripts?.[name] !== undefined)
-if (installScripts.length > 0) fail(`the package has install scripts: ${installScripts.join(', ')}`)
-if (manifest.dependencies?.jose !== rootPackage.dependencies.jose) fail(`the package's jose (${manifest.dependencies?.jose}) is not the server's (${rootPackage.dependencies.jose})`)
 
 // 2. Install into an empty folder outside the repository.
-const plain = path.join(scratch, 'plain-api')
-const withFastify = path.join(scratch, 'fastify-api')
-for (const dir of [plain, withFastify]) {
-  execFileSync('mkdir', ['-p', dir])
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: path.basename(dir), private: true, type: 'module' }))
-}
-console.log(`\n== npm install <tarball> in an empty folder (${plain})`)
-npm(plain, 'install', tarball, '--no-audit', '--no-fund', '--loglevel=error')
-const installed = installedPackages(plain)
-console.log('node_modules:')
-for (const name of installed) console.log(`  ${name.padEnd(20)} ${kib(sizeOf(path.join(plain, 'node_modules', name))).padStart(9)}`)
-console.log(`  ${'total'.padEnd(20)} ${kib(sizeOf(path.join(plain, 'node_modules'))).padStart(9)}`)
+const plain = project('plain-api')
+const withFastify = project('fastify-api')
+const installed = install(plain, tarball)
 if (installed.join(',') !== '@vouch/verifier,jose') fail(`node_modules must hold @vouch/verifier and jose only, not ${installed.join(', ')}`)
 
 console.log(`\n== the Fastify example's own folder: the tarball and fastify@${rootPackage.dependencies.fastify}`)
-npm(withFastify, 'install', tarball, `fastify@${rootPackage.dependencies.fastify}`, '--no-audit', '--no-fund', '--loglevel=error')
-console.log(`${installedPackages(withFastify).length} packages (fastify's own); nothing more for the plugin`)
+const withFastifyInstalled = install(withFastify, tarball, `fastify@${rootPackage.dependencies.fastify}`)
+console.log(`${withFastifyInstalled.length} packages (fastify's own); nothing more for the plugin`)
 
 // 3. A real vouch and two resource servers.
 const vouchPort = await freePort()
