@@ -10,7 +10,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { BrowserContext, Page } from 'playwright-core'
 import { createTestDatabase, NO_RATE_LIMITS } from '../helpers/app.js'
 import { launchBrowser, openPage, type WatchedPage } from '../helpers/browser.js'
@@ -65,6 +65,18 @@ if (browser !== undefined) {
     if (await page.locator(form).isVisible()) return
     await page.locator(`[aria-controls="${form.slice(1)}"]`).first().click()
     await page.locator(form).waitFor({ state: 'visible' })
+  }
+
+  /** A new context whose account was created there and then signed out: for the flows that start signed out. */
+  const signedOutAccount = async (t: Test, viewport: typeof DESKTOP) => {
+    const email = newEmail()
+    const context = await browser.newContext({ viewport })
+    t.teardown(() => context.close())
+    const page = await open(context)
+    await signUp(page, email)
+    await page.locator('#logout').click()
+    await page.locator('#signin-form').waitFor()
+    return { email, context, page }
   }
 
   const devices = (page: Page) => page.locator('#devices [data-session-id]')
@@ -159,14 +171,7 @@ if (browser !== undefined) {
   })
 
   t.test('a forgot-password mail\'s link, read from the raw message, opens the reset page and completes the reset', async (t) => {
-    const email = newEmail()
-    const context = await browser.newContext({ viewport: PHONE })
-    t.teardown(() => context.close())
-    const page = await open(context)
-    await signUp(page, email)
-    await page.locator('#logout').click()
-    await page.locator('#signin-form').waitFor()
-
+    const { email, context, page } = await signedOutAccount(t, PHONE)
     await reveal(page, '#forgot-form')
     await page.fill('#forgot-email', email)
     await page.locator('#forgot-form [type=submit]').click()
@@ -193,14 +198,7 @@ if (browser !== undefined) {
   })
 
   t.test('the page works with the keyboard alone', async (t) => {
-    const email = newEmail()
-    const context = await browser.newContext({ viewport: DESKTOP })
-    t.teardown(() => context.close())
-    const setup = await open(context)
-    await signUp(setup, email)
-    await setup.locator('#logout').click()
-    await setup.locator('#signin-form').waitFor()
-
+    const { email, context } = await signedOutAccount(t, DESKTOP)
     const page = await open(context)
     const focusTo = async (id: string) => {
       for (let presses = 0; presses < 40; presses++) {
