@@ -19,8 +19,9 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { LoginThrottle } from '../limits/login-throttle.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
-import type { SessionCache, UserProfile } from './session-cache.js'
+import type { UserProfile } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
+import type { TokenVersions } from './token-version.js'
 
 /** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
 export const DELETED_PASSWORD_HASH = '!deleted'
@@ -59,11 +60,11 @@ export interface AccountDeps {
   sessions: Sessions
   policy: PasswordPolicy
   throttle: LoginThrottle
-  /** Told when an account is deleted, so that this instance and the others drop what they cached of it. */
-  cache: SessionCache
+  /** Ends every token of a deleted account, and tells this instance, the others and the revocation feed once it committed. */
+  versions: TokenVersions
 }
 
-export function createAccounts ({ db, passwords, sessions, policy, throttle, cache }: AccountDeps): Accounts {
+export function createAccounts ({ db, passwords, sessions, policy, throttle, versions }: AccountDeps): Accounts {
   const checkStrength = (password: string) => checkNewPassword(policy, password)
   const hasSignedInFrom = (email: string, ip: string) => async () => await db.session.count({ where: { ip, user: { email } } }) > 0
 
@@ -127,7 +128,7 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
       // The password is proven, as by a sign-in (and done before the
       // deletion, so that a failure here cannot fail a deletion that committed).
       await throttle.succeeded(user.email, ip)
-      await db.$transaction(async (tx) => {
+      await versions.transaction(async (tx, bump) => {
         // A pending reset first: rows are locked in the order a completing
         // reset locks them (its reset, then the user), so the two cannot
         // deadlock; a reset that got there first wins, and the deletion is
@@ -136,11 +137,12 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
         // Conditional on the caller's token still being current and the
         // password still being the one just verified: of two concurrent
         // deletions (or a deletion and a password change) only one wins.
-        const erased = await tx.user.updateMany({
-          where: { id: principal.userId, tokenVersion: principal.version, passwordHash: user.passwordHash },
-          data: { tokenVersion: { increment: 1 }, email: deletedEmail(principal.userId), passwordHash: DELETED_PASSWORD_HASH },
+        const erased = await bump(principal.userId, {
+          expectedVersion: principal.version,
+          where: { passwordHash: user.passwordHash },
+          data: { email: deletedEmail(principal.userId), passwordHash: DELETED_PASSWORD_HASH },
         })
-        if (erased.count === 0) {
+        if (erased === null) {
           const current = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
           throw new DomainError(current?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
         }
@@ -148,7 +150,6 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, cac
         // token of a deleted session is refused like one of a revoked session.
         await tx.session.deleteMany({ where: { userId: principal.userId } })
       })
-      cache.userChanged(principal.userId)
     },
   }
 }

@@ -20,6 +20,7 @@ import { memoryCounters, type Counters } from '../limits/counters.js'
 import { createLoginThrottle } from '../limits/login-throttle.js'
 import { createSecurityEvents, type SecurityEvents } from './security-events.js'
 import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
+import { createTokenVersions } from './token-version.js'
 
 export interface DomainDeps {
   config: Config
@@ -66,17 +67,18 @@ export function createDomain ({
     clockSkew: config.tokens.clockSkew,
   }, clock)
   const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }, bus)
-  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache, events })
+  const versions = createTokenVersions({ db, cache })
+  const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache, events, versions })
   const accounts = createAccounts({
     db,
     passwords,
     sessions,
     policy: config.passwords,
     throttle: createLoginThrottle(counters, config.rateLimits.logins),
-    cache,
+    versions,
   })
   const passwordResets = createPasswordResets({
-    db, clock, passwords, policy: config.passwords, sessions, cache, notifier, counters,
+    db, clock, passwords, policy: config.passwords, sessions, versions, notifier, counters,
     settings: config.resets, onBackgroundError,
   })
   const revocationFeed = createRevocationFeed({

@@ -21,8 +21,8 @@ import type { Clock } from './clock.js'
 import { DELETED_PASSWORD_HASH } from './accounts.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
-import type { SessionCache } from './session-cache.js'
 import type { DeviceInfo, Sessions, TokenPair } from './sessions.js'
+import type { TokenVersions } from './token-version.js'
 
 /** Delivers reset links (src/mail/). */
 export interface ResetNotifier {
@@ -56,7 +56,8 @@ export interface PasswordResetDeps {
   passwords: PasswordHasher
   policy: PasswordPolicy
   sessions: Sessions
-  cache: SessionCache
+  /** Ends every token of the user whose password was reset (announced once it committed). */
+  versions: TokenVersions
   notifier: ResetNotifier
   counters: Counters
   settings: PasswordResetSettings
@@ -64,7 +65,7 @@ export interface PasswordResetDeps {
 }
 
 export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
-  const { db, clock, passwords, policy, sessions, cache, notifier, counters, settings } = deps
+  const { db, clock, passwords, policy, sessions, versions, notifier, counters, settings } = deps
   const pending = new Set<Promise<void>>()
   const windowMs = settings.window * 1000
 
@@ -109,7 +110,7 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
       const passwordHash = await passwords.hash(newPassword)
       const now = clock.now()
 
-      const user = await db.$transaction(async (tx) => {
+      const user = await versions.transaction(async (tx, bump) => {
         const row = await tx.passwordReset.findUnique({ where: { id }, select: { userId: true, tokenHash: true, expiresAt: true } })
         if (row === null || !sameHash(row.tokenHash, hashSecret(secret)) || row.expiresAt <= now) {
           throw new DomainError('reset_token_invalid')
@@ -120,13 +121,10 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
         // A reset stored as its account was being deleted (the lookup just before, the write just after) opens nothing.
         const owner = await tx.user.findUnique({ where: { id: row.userId }, select: { passwordHash: true } })
         if (owner === null || owner.passwordHash === DELETED_PASSWORD_HASH) throw new DomainError('reset_token_invalid')
-        return tx.user.update({
-          where: { id: row.userId },
-          data: { passwordHash, tokenVersion: { increment: 1 } },
-          select: { id: true, tokenVersion: true },
-        })
+        const tokenVersion = await bump(row.userId, { data: { passwordHash } })
+        if (tokenVersion === null) throw new DomainError('reset_token_invalid')
+        return { id: row.userId, tokenVersion }
       })
-      cache.userChanged(user.id)
       return settings.signIn ? sessions.start(user, device) : undefined
     },
 

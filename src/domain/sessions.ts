@@ -30,6 +30,7 @@ import type { Clock } from './clock.js'
 import type { SessionCache, SessionState, UserProfile } from './session-cache.js'
 import { createRefreshTokens, parseRefreshToken } from './refresh-tokens.js'
 import type { ClientInfo, SecurityEvents } from './security-events.js'
+import type { TokenVersions } from './token-version.js'
 
 export interface TokenPair {
   tokenType: 'Bearer'
@@ -127,6 +128,8 @@ export interface SessionDeps {
   /** Keeps the access-token check off the database; told of every write here. */
   cache: SessionCache
   events: SecurityEvents
+  /** Where every session of a user ends at once (logout-all, revoke-others). */
+  versions: TokenVersions
 }
 
 interface SessionActivity {
@@ -136,7 +139,7 @@ interface SessionActivity {
   lastUsedAt: Date
 }
 
-export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache, events }: SessionDeps): Sessions {
+export function createSessions ({ db, clock, accessTokens, refreshKey, settings, cache, events, versions }: SessionDeps): Sessions {
   const idleMs = settings.idleTimeout * 1000
   const graceMs = settings.reuseGraceWindow * 1000
 
@@ -302,23 +305,19 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
     },
 
     async endAll (userId) {
-      await db.user.updateMany({ where: { id: userId }, data: { tokenVersion: { increment: 1 } } })
-      cache.userChanged(userId)
+      await versions.bump(userId)
     },
 
     async keepOnly (principal, passwordUpdate) {
       const now = clock.now()
       const version = principal.version + 1
-      const session = await db.$transaction(async (tx) => {
-        const bumped = await tx.user.updateMany({
-          where: {
-            id: principal.userId,
-            tokenVersion: principal.version,
-            ...(passwordUpdate && { passwordHash: passwordUpdate.verifiedHash }),
-          },
-          data: { tokenVersion: { increment: 1 }, ...(passwordUpdate && { passwordHash: passwordUpdate.passwordHash }) },
+      // Announced (cache, other instances, revocation feed) once this commits.
+      const session = await versions.transaction(async (tx, bump) => {
+        const bumped = await bump(principal.userId, {
+          expectedVersion: principal.version,
+          ...(passwordUpdate && { where: { passwordHash: passwordUpdate.verifiedHash }, data: { passwordHash: passwordUpdate.passwordHash } }),
         })
-        if (bumped.count === 0) {
+        if (bumped === null) {
           // Either the caller's token went stale meanwhile, or the password changed under us.
           const user = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
           throw new DomainError(user?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
@@ -343,7 +342,6 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
         if (rekeyed.count === 0) throw new DomainError('token_revoked')
         return { id: principal.sessionId, userId: principal.userId, expiresAt: kept.expiresAt, refreshToken: refreshToken.token }
       })
-      cache.userChanged(principal.userId)
       return tokenPair(session, version, session.refreshToken, now)
     },
 
