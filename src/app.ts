@@ -169,6 +169,8 @@ function logSecurityEvents (log: FastifyBaseLogger, events: SecurityEvents): voi
   events.subscribe((event) => {
     if (event.type === 'refresh_token_reused') {
       log.warn({ event }, 'superseded refresh token replayed: session revoked')
+    } else if (event.type === 'session_revoked') {
+      log.info({ event }, `session revoked: ${event.reason}`)
     } else {
       log.info({ event }, 'refresh token duplicate within the grace window: live successor returned')
     }

@@ -75,6 +75,8 @@ export interface Config {
     readonly idleTimeout: number
     /** Seconds during which an already-rotated refresh token is a benign duplicate. */
     readonly reuseGraceWindow: number
+    /** MAX_SESSIONS_PER_USER: most active sessions per user, the least recently used revoked past it; 0 = no limit. */
+    readonly maxPerUser: number
   }
   readonly cache: {
     /** Seconds a cached session check may be trusted (the bound if an invalidation is lost); 0 = no cache. */
@@ -412,6 +414,9 @@ export function loadConfig (env: Env): Config {
       lifetime: int('SESSION_LIFETIME', 1_209_600, 60),
       idleTimeout: int('SESSION_IDLE_TIMEOUT', 0, 0),
       reuseGraceWindow: int('REFRESH_REUSE_GRACE', 10, 0, 300),
+      // Off by default: turned on, it revokes sessions a deployment may rely
+      // on (scripts that sign in per run and never sign out); see .env.example.
+      maxPerUser: int('MAX_SESSIONS_PER_USER', 0, 0, 100_000),
     },
     cache: {
       ttl: int('REVOCATION_CACHE_TTL', 5, 0, 300),

@@ -17,6 +17,8 @@ export type SecurityEvent =
   | { type: 'refresh_token_reused', userId: string, sessionId: string, generationsBehind: number | undefined, client: ClientInfo }
   /** A duplicate of the last rotation inside the grace window, from the same client: answered with the live successor. */
   | { type: 'refresh_duplicate_in_grace', userId: string, sessionId: string, client: ClientInfo }
+  /** A session was revoked by the system: `session_limit` when a sign-in (from `client`) went past MAX_SESSIONS_PER_USER. */
+  | { type: 'session_revoked', reason: 'session_limit', userId: string, sessionId: string, client: ClientInfo }
 
 export type SecurityEventListener = (event: SecurityEvent) => void
 

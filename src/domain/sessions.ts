@@ -30,7 +30,8 @@ import type { Clock } from './clock.js'
 import type { SessionCache, SessionState, UserProfile } from './session-cache.js'
 import { createRefreshTokens, parseRefreshToken } from './refresh-tokens.js'
 import type { ClientInfo, SecurityEvents } from './security-events.js'
-import type { TokenVersions } from './token-version.js'
+import type { TokenVersions, Tx } from './token-version.js'
+import { lockUser, revokeBeyondLimit } from './session-limit.js'
 
 export interface TokenPair {
   tokenType: 'Bearer'
@@ -74,6 +75,8 @@ export interface SessionSettings {
   readonly idleTimeout: number
   /** Seconds. */
   readonly reuseGraceWindow: number
+  /** Most active sessions a user may have; a sign-in beyond it revokes the least recently used (session-limit.ts). 0 = no limit. */
+  readonly maxPerUser: number
 }
 
 /** A password change that rides on `keepOnly`'s transaction. */
@@ -83,7 +86,7 @@ export interface PasswordUpdate {
   readonly verifiedHash: string
 }
 
-export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused'
+export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused' | 'session_limit'
 
 export interface Sessions {
   start (user: { id: string, tokenVersion: number }, device: DeviceInfo): Promise<TokenPair>
@@ -217,7 +220,7 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
       const now = clock.now()
       const id = randomUUID()
       const refreshToken = refreshTokens.fresh(id, user.tokenVersion, 0)
-      const session = await db.session.create({
+      const insert = (client: Tx) => client.session.create({
         data: {
           id,
           userId: user.id,
@@ -233,6 +236,19 @@ export function createSessions ({ db, clock, accessTokens, refreshKey, settings,
         },
         select: { id: true, userId: true, expiresAt: true },
       })
+      if (settings.maxPerUser === 0) return tokenPair(await insert(db), user.tokenVersion, refreshToken.token, now)
+
+      const limit = { userId: user.id, keep: id, limit: settings.maxPerUser, now, idleMs }
+      const { session, revoked } = await db.$transaction(async (tx) => {
+        const version = await lockUser(tx, user.id)
+        const session = await insert(tx)
+        return { session, revoked: version === null ? [] : await revokeBeyondLimit(tx, version, limit) }
+      })
+      // As after DELETE /auth/sessions/:id: this instance, the others and the revocation feed.
+      for (const sessionId of revoked) {
+        cache.sessionChanged(sessionId)
+        events.publish({ type: 'session_revoked', reason: 'session_limit', userId: user.id, sessionId, client: { ip: device.ip, userAgent: device.userAgent } })
+      }
       return tokenPair(session, user.tokenVersion, refreshToken.token, now)
     },
 

@@ -1,0 +1,64 @@
+/**
+ * MAX_SESSIONS_PER_USER across processes: the session a sign-in beyond the
+ * limit revokes dies at a resource server using @vouch/verifier (through the
+ * revocation feed) within a second, like any revoked session, while the
+ * sessions that stay keep working there.
+ */
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { createScratchDatabase } from '../../src/db/scratch.js'
+import { TEST_PROVIDER } from '../helpers/app.js'
+import { call, startVouch, type VouchProcess } from '../helpers/process.js'
+
+const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
+const BOUND_MS = 1000
+const CREDENTIALS = { email: 'alice@example.com', password: 'resource server' }
+
+async function rejectedWithin (api: VouchProcess, token: string): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < BOUND_MS * 3) {
+    const res = await call(api.base, '/orders', { token })
+    if (res.status === 401 && res.body.code === 'token_revoked') return performance.now() - start
+    await sleep(5)
+  }
+  return Infinity
+}
+
+t.test('with a limit of 3, the session a fourth sign-in revokes is refused by a resource server within 1 s', async (t) => {
+  const database = await createScratchDatabase(TEST_PROVIDER)
+  t.teardown(() => database.drop())
+  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-limit-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const vouch = await startVouch(t, {
+    DATABASE_URL: database.url, DATA_DIR: dir, LOG_LEVEL: 'warn', MAX_SESSIONS_PER_USER: '3',
+    RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '500',
+    JWT_ISSUER: 'http://vouch.test',
+  })
+  const api = await startVouch(t, {
+    VOUCH_URL: vouch.base, VOUCH_ISSUER: 'http://vouch.test', VOUCH_CLIENT_ID: CLIENT.id, VOUCH_CLIENT_SECRET: CLIENT.secret,
+    LOG_LEVEL: 'warn',
+  }, 'examples/resource-server.ts', '/health')
+  const ok = async (token: string) => (await call(api.base, '/orders', { token })).status === 200
+
+  const first = (await call(vouch.base, '/auth/register', { body: CREDENTIALS })).body
+  const others = []
+  for (let i = 0; i < 2; i++) {
+    await sleep(20) // distinct lastUsedAt: the registration's session is the least recently used
+    others.push((await call(vouch.base, '/auth/login', { body: CREDENTIALS })).body)
+  }
+  t.ok(await ok(first.accessToken), 'the first session is accepted at the resource server')
+
+  await sleep(20)
+  const fourth = await call(vouch.base, '/auth/login', { body: CREDENTIALS })
+  t.equal(fourth.status, 200)
+  const after = await rejectedWithin(api, first.accessToken)
+  t.comment(`the limit's revocation reached the resource server in ${after.toFixed(1)} ms`)
+  t.ok(after <= BOUND_MS, `refused at the resource server within ${BOUND_MS} ms`)
+  t.equal((await call(vouch.base, '/auth/me', { token: first.accessToken })).body.code, 'token_revoked', 'and at vouch')
+  t.equal((await call(vouch.base, '/auth/refresh', { body: { refreshToken: first.refreshToken } })).body.code, 'refresh_token_invalid')
+  for (const pair of [...others, fourth.body]) t.ok(await ok(pair.accessToken), 'a session within the limit keeps working')
+})
