@@ -155,7 +155,7 @@ function algorithmOf (jwk: JWK): SigningAlgorithm | undefined {
   return undefined
 }
 
-async function parseConfiguredKeys (raw: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
+export async function parseConfiguredKeys (raw: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
   const fail = (problem: string): never => { throw new ConfigError('SIGNING_KEYS', problem) }
   let jwks: JWK[]
   if (raw.startsWith('-----BEGIN')) {
