@@ -10,15 +10,17 @@ import { createCliContext } from './context.js'
 import { registerKeys } from './keys.js'
 import { registerMigrate } from './migrate.js'
 import { EXIT, report } from './output.js'
+import { registerUsers } from './users.js'
 
 const context = createCliContext(process.env)
 const program = new Command('vouch')
-  .description('vouch administration: migrations and signing keys (configured by the same environment as the server)')
+  .description('vouch administration: migrations, signing keys, users (configured by the same environment as the server)')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride()
 
 registerMigrate(program, context.config)
 registerKeys(program, context.config)
+registerUsers(program, context)
 
 let exitCode: number = EXIT.ok
 try {
