@@ -1,0 +1,62 @@
+/**
+ * What the session modules share (sessions.ts composes them): the settings
+ * in milliseconds, the one rule for an active session, the token pair a
+ * session is answered with, and the one way a single session is revoked
+ * (telling the session cache, hence the other instances and the revocation
+ * feed, once the revocation is written).
+ */
+import type { SessionDeps, RevokedReason, TokenPair } from './sessions.js'
+import { createRefreshTokens } from './refresh-tokens.js'
+
+/** The columns the activity rule reads. */
+export interface SessionActivity {
+  tokenVersion: number
+  revokedAt: Date | null
+  expiresAt: Date
+  lastUsedAt: Date
+}
+
+export type SessionKit = ReturnType<typeof createSessionKit>
+
+export function createSessionKit (deps: SessionDeps) {
+  const { db, accessTokens, refreshKey, settings, cache } = deps
+  const idleMs = settings.idleTimeout * 1000
+  const graceMs = settings.reuseGraceWindow * 1000
+
+  /** Not revoked, under the user's current version, not expired, not idle. */
+  const isActive = (session: SessionActivity, userVersion: number, now: Date): boolean =>
+    session.revokedAt === null &&
+    session.tokenVersion === userVersion &&
+    session.expiresAt > now &&
+    (idleMs === 0 || now.getTime() - session.lastUsedAt.getTime() < idleMs)
+
+  const tokenPair = async (
+    session: { id: string, userId: string, expiresAt: Date },
+    version: number, refreshToken: string, now: Date,
+  ): Promise<TokenPair> => {
+    const untilExpiry = session.expiresAt.getTime() - now.getTime()
+    const refreshMs = idleMs === 0 ? untilExpiry : Math.min(untilExpiry, idleMs)
+    return {
+      tokenType: 'Bearer',
+      accessToken: await accessTokens.issue({ userId: session.userId, sessionId: session.id, version }),
+      expiresIn: accessTokens.ttl,
+      refreshToken,
+      refreshExpiresIn: Math.max(0, Math.floor(refreshMs / 1000)),
+      sessionId: session.id,
+    }
+  }
+
+  const revokeSession = async (where: { id: string, userId?: string }, reason: RevokedReason, now: Date) => {
+    const revoked = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } })
+    if (revoked.count > 0) cache.sessionChanged(where.id)
+    return revoked
+  }
+
+  /** A session with its user's current version (rotation, token revocation). */
+  const loadForRefresh = (sessionId: string) => db.session.findUnique({
+    where: { id: sessionId },
+    include: { user: { select: { tokenVersion: true } } },
+  })
+
+  return { ...deps, idleMs, graceMs, refreshTokens: createRefreshTokens(refreshKey), isActive, tokenPair, revokeSession, loadForRefresh }
+}
