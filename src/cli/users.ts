@@ -7,7 +7,7 @@
  *   number of sessions).
  * - delete is the erasure of DELETE /auth/account without the password (the
  *   operator has the database anyway): in one transaction the version is
- *   bumped, the sessions and a pending reset deleted, the email and hash
+ *   bumped (through domain/token-version.ts, like every bump), the sessions and a pending reset deleted, the email and hash
  *   replaced by the tombstone's (domain/accounts.ts says why a row stays).
  *
  * Running servers hear of either change through src/cli/announce.ts at
@@ -22,6 +22,7 @@ import { buildKeySet, generatePrivateJwk, toSigningKey } from '../crypto/keys.js
 import { DELETED_PASSWORD_HASH, deletedEmail } from '../domain/accounts.js'
 import { normalizeEmail } from '../domain/email.js'
 import { createDomain, type Domain } from '../domain/index.js'
+import { createTokenVersions } from '../domain/token-version.js'
 import { createAnnouncer, type Announcer } from './announce.js'
 import type { CliContext } from './context.js'
 import { CliError, EXIT, print, type OutputOptions } from './output.js'
@@ -134,17 +135,17 @@ export function registerUsers (program: Command, context: CliContext): void {
       const user = await findUser(context, emailOrId)
       const announcer = createAnnouncer(context.config())
       const domain = await domainOf(context, announcer)
-      await context.db().$transaction(async (tx) => {
+      // The bump goes through the one home of sign-out everywhere, which announces it once the transaction committed.
+      await createTokenVersions({ db: context.db(), cache: domain.cache }).transaction(async (tx, bump) => {
         // The order of accounts.deleteAccount (the reset, then the user), so that a completing reset cannot deadlock with it.
         await tx.passwordReset.deleteMany({ where: { userId: user.id } })
-        const erased = await tx.user.updateMany({
-          where: { id: user.id, tokenVersion: user.tokenVersion },
-          data: { tokenVersion: { increment: 1 }, email: deletedEmail(user.id), passwordHash: DELETED_PASSWORD_HASH },
+        const erased = await bump(user.id, {
+          expectedVersion: user.tokenVersion,
+          data: { email: deletedEmail(user.id), passwordHash: DELETED_PASSWORD_HASH },
         })
-        if (erased.count === 0) throw new CliError('conflict', `${emailOrId} changed while it was being deleted: run the command again`)
+        if (erased === null) throw new CliError('conflict', `${emailOrId} changed while it was being deleted: run the command again`)
         await tx.session.deleteMany({ where: { userId: user.id } })
       })
-      domain.cache.userChanged(user.id)
       const result = { id: user.id, deleted: true, announced: await announce(announcer) }
       print(options, result, () => `deleted ${user.email} (${user.id}; servers told: ${result.announced})`)
     })
