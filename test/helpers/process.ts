@@ -85,3 +85,18 @@ export async function call (base: string, url: string, init: { method?: string, 
   const text = await res.text()
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
 }
+
+/**
+ * Milliseconds until the resource server at `api` (GET /orders) refuses
+ * `token` as revoked, polling every 5 ms; Infinity if it still has not after
+ * `giveUpMs`.
+ */
+export async function revokedAtResourceServerWithin (api: VouchProcess, token: string, giveUpMs: number): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < giveUpMs) {
+    const res = await call(api.base, '/orders', { token })
+    if (res.status === 401 && res.body.code === 'token_revoked') return performance.now() - start
+    await sleep(5)
+  }
+  return Infinity
+}
