@@ -5,33 +5,13 @@
  * reach the resource server within a second.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t, { type Test } from 'tap'
-import { createScratchDatabase } from '../../src/db/scratch.js'
-import { TEST_PROVIDER } from '../helpers/app.js'
-import { call, revokedAtResourceServerWithin, startVouch, type VouchProcess } from '../helpers/process.js'
+import { resourceServerDeployment } from '../helpers/resource-server.js'
+import { call, revokedAtResourceServerWithin, type VouchProcess } from '../helpers/process.js'
 
-const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const BOUND_MS = 1000
 
-async function deployment (t: Test) {
-  const database = await createScratchDatabase(TEST_PROVIDER)
-  t.teardown(() => database.drop())
-  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-rs-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const vouch = await startVouch(t, {
-    DATABASE_URL: database.url, DATA_DIR: dir, LOG_LEVEL: 'info',
-    RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '500',
-    JWT_ISSUER: 'http://vouch.test',
-  })
-  const api = await startVouch(t, {
-    VOUCH_URL: vouch.base, VOUCH_ISSUER: 'http://vouch.test', VOUCH_CLIENT_ID: CLIENT.id, VOUCH_CLIENT_SECRET: CLIENT.secret,
-    LOG_LEVEL: 'warn',
-  }, 'examples/resource-server.ts', '/health')
-  return { vouch, api }
-}
+const deployment = (t: Test) => resourceServerDeployment(t)
 
 /** Requests vouch has logged so far. */
 const requestsAt = (vouch: VouchProcess) => vouch.output().split('\n').filter((line) => line.includes('"request completed"')).length

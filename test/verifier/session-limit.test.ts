@@ -5,34 +5,17 @@
  * sessions that stay keep working there.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t from 'tap'
-import { createScratchDatabase } from '../../src/db/scratch.js'
-import { TEST_PROVIDER } from '../helpers/app.js'
-import { call, revokedAtResourceServerWithin, startVouch, type VouchProcess } from '../helpers/process.js'
+import { resourceServerDeployment } from '../helpers/resource-server.js'
+import { call, revokedAtResourceServerWithin, type VouchProcess } from '../helpers/process.js'
 
-const CLIENT = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const BOUND_MS = 1000
 const CREDENTIALS = { email: 'alice@example.com', password: 'resource server' }
 
 const rejectedWithin = (api: VouchProcess, token: string) => revokedAtResourceServerWithin(api, token, BOUND_MS * 3)
 
 t.test('with a limit of 3, the session a fourth sign-in revokes is refused by a resource server within 1 s', async (t) => {
-  const database = await createScratchDatabase(TEST_PROVIDER)
-  t.teardown(() => database.drop())
-  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-limit-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const vouch = await startVouch(t, {
-    DATABASE_URL: database.url, DATA_DIR: dir, LOG_LEVEL: 'warn', MAX_SESSIONS_PER_USER: '3',
-    RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '500',
-    JWT_ISSUER: 'http://vouch.test',
-  })
-  const api = await startVouch(t, {
-    VOUCH_URL: vouch.base, VOUCH_ISSUER: 'http://vouch.test', VOUCH_CLIENT_ID: CLIENT.id, VOUCH_CLIENT_SECRET: CLIENT.secret,
-    LOG_LEVEL: 'warn',
-  }, 'examples/resource-server.ts', '/health')
+  const { vouch, api } = await resourceServerDeployment(t, { LOG_LEVEL: 'warn', MAX_SESSIONS_PER_USER: '3' })
   const ok = async (token: string) => (await call(api.base, '/orders', { token })).status === 200
 
   const first = (await call(vouch.base, '/auth/register', { body: CREDENTIALS })).body
