@@ -164,15 +164,15 @@ class AccessLog extends LogController {
   }
 }
 
-/** Every security event leaves a log line: replays as warnings, the rest as information. */
+/** Every security event leaves a log line: replays and throttled sign-ins as warnings, the rest as information. */
 function logSecurityEvents (log: FastifyBaseLogger, events: SecurityEvents): void {
   events.subscribe((event) => {
     if (event.type === 'refresh_token_reused') {
       log.warn({ event }, 'superseded refresh token replayed: session revoked')
-    } else if (event.type === 'session_revoked') {
-      log.info({ event }, `session revoked: ${event.reason}`)
+    } else if (event.type === 'sign_in_throttled') {
+      log.warn({ event }, 'sign-in throttled')
     } else {
-      log.info({ event }, 'refresh token duplicate within the grace window: live successor returned')
+      log.info({ event }, `security event: ${event.type}`)
     }
   })
 }

@@ -130,6 +130,14 @@ export interface Config {
   }
   /** Resource servers' client credentials (introspection, revocation feed): id → secret. */
   readonly resourceClients: ReadonlyMap<string, string>
+  /** Admin clients' credentials (the admin API, /admin): id → secret; separate from resourceClients. */
+  readonly adminClients: ReadonlyMap<string, string>
+  readonly events: {
+    /** EVENT_RETENTION_DAYS: days security events are kept; 0 = logged only, not stored. */
+    readonly retentionDays: number
+    /** NEW_DEVICE_ALERTS: mail the user when a new device signs in. */
+    readonly newDeviceAlerts: boolean
+  }
   /** Milliseconds between revocation-feed heartbeats (and its database polls). */
   readonly feedHeartbeat: number
   /** Milliseconds each revocation-feed poll re-reads before its cursor (see src/domain/revocation-feed.ts). */
@@ -244,19 +252,19 @@ export function loadConfig (env: Env): Config {
     return { origins: list, secure: bool('COOKIE_SECURE', !local) }
   }
 
-  const clients = (): Map<string, string> => {
-    const raw = read('RESOURCE_CLIENTS')
+  const clients = (name: 'RESOURCE_CLIENTS' | 'ADMIN_CLIENTS'): Map<string, string> => {
+    const raw = read(name)
     const map = new Map<string, string>()
     for (const pair of raw?.split(',').map((p) => p.trim()).filter(Boolean) ?? []) {
       const colon = pair.indexOf(':')
       const id = pair.slice(0, colon)
       const secret = pair.slice(colon + 1)
       if (colon <= 0 || !/^[\w.-]+$/.test(id)) {
-        throw new ConfigError('RESOURCE_CLIENTS', 'expected id:secret pairs separated by commas')
+        throw new ConfigError(name, 'expected id:secret pairs separated by commas')
       }
       const weak = weakSecretReason(secret)
       if (weak !== undefined) {
-        throw new ConfigError('RESOURCE_CLIENTS', `the secret of client "${id}" is too weak (${weak}): ` +
+        throw new ConfigError(name, `the secret of client "${id}" is too weak (${weak}): ` +
           'use at least 32 random characters (128 bits or more), e.g. openssl rand -base64 32')
       }
       map.set(id, secret)
@@ -386,6 +394,12 @@ export function loadConfig (env: Env): Config {
   const port = int('PORT', 3000, 0, 65_535)
   const served = publicUrl(host, port)
   const accountPage = bool('ACCOUNT_PAGE', true)
+  const resourceClients = clients('RESOURCE_CLIENTS')
+  const adminClients = clients('ADMIN_CLIENTS')
+  for (const id of adminClients.keys()) {
+    // One id, one kind: an id in both would make "which credentials are these" depend on the secret.
+    if (resourceClients.has(id)) throw new ConfigError('ADMIN_CLIENTS', `client "${id}" is also in RESOURCE_CLIENTS; admin clients need ids of their own`)
+  }
 
   const config: Config = {
     host,
@@ -450,7 +464,12 @@ export function loadConfig (env: Env): Config {
       resetTemplate: read('RESET_EMAIL_TEMPLATE'),
       smtp: smtp(),
     },
-    resourceClients: clients(),
+    resourceClients,
+    adminClients,
+    events: {
+      retentionDays: int('EVENT_RETENTION_DAYS', 90, 0, 36_500),
+      newDeviceAlerts: bool('NEW_DEVICE_ALERTS', true),
+    },
     feedHeartbeat: int('REVOCATION_FEED_HEARTBEAT_MS', 5000, 100, 60_000),
     // The longest a write's timestamp can precede its commit (a pool connection, then the statement or transaction), plus clock skew.
     feedOverlap: int('REVOCATION_FEED_OVERLAP_MS', database.connectTimeout + database.statementTimeout + FEED_CLOCK_SKEW_MS, 0, 3_600_000),

@@ -19,10 +19,10 @@ import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import type { Config } from '../config.js'
 import { buildKeySet, generatePrivateJwk, toSigningKey } from '../crypto/keys.js'
-import { DELETED_PASSWORD_HASH, deletedEmail } from '../domain/accounts.js'
+import { deletedEmail } from '../domain/accounts.js'
+import { CLI } from '../domain/security-events.js'
 import { normalizeEmail } from '../domain/email.js'
 import { createDomain, type Domain } from '../domain/index.js'
-import { createTokenVersions } from '../domain/token-version.js'
 import { createAnnouncer, type Announcer } from './announce.js'
 import type { CliContext } from './context.js'
 import { CliError, EXIT, print, type OutputOptions } from './output.js'
@@ -116,7 +116,7 @@ export function registerUsers (program: Command, context: CliContext): void {
       const user = await findUser(context, emailOrId)
       const sessions = await activeSessions(context, user)
       const announcer = createAnnouncer(context.config())
-      await (await domainOf(context, announcer)).sessions.endAll(user.id)
+      await (await domainOf(context, announcer)).administration.revokeSessions(user.id, { actor: CLI })
       const after = await context.db().user.findUniqueOrThrow({ where: { id: user.id }, select: { tokenVersion: true } })
       const result = { id: user.id, tokenVersion: after.tokenVersion, revokedSessions: sessions, announced: await announce(announcer) }
       print(options, result, () => `revoked ${sessions} active session(s) of ${user.email} (tokenVersion ${after.tokenVersion}; servers told: ${result.announced})`)
@@ -135,17 +135,8 @@ export function registerUsers (program: Command, context: CliContext): void {
       const user = await findUser(context, emailOrId)
       const announcer = createAnnouncer(context.config())
       const domain = await domainOf(context, announcer)
-      // The bump goes through the one home of sign-out everywhere, which announces it once the transaction committed.
-      await createTokenVersions({ db: context.db(), cache: domain.cache }).transaction(async (tx, bump) => {
-        // The order of accounts.deleteAccount (the reset, then the user), so that a completing reset cannot deadlock with it.
-        await tx.passwordReset.deleteMany({ where: { userId: user.id } })
-        const erased = await bump(user.id, {
-          expectedVersion: user.tokenVersion,
-          data: { email: deletedEmail(user.id), passwordHash: DELETED_PASSWORD_HASH },
-        })
-        if (erased === null) throw new CliError('conflict', `${emailOrId} changed while it was being deleted: run the command again`)
-        await tx.session.deleteMany({ where: { userId: user.id } })
-      })
+      // The one home of deletion (domain/accounts.ts eraseAccount, through domain/administration.ts), as DELETE /auth/account.
+      await domain.administration.delete(user.id, { actor: CLI })
       const result = { id: user.id, deleted: true, announced: await announce(announcer) }
       print(options, result, () => `deleted ${user.email} (${user.id}; servers told: ${result.announced})`)
     })

@@ -21,7 +21,8 @@ import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { UserProfile } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
-import type { TokenVersions } from './token-version.js'
+import type { ClientInfo, SecurityEvents } from './security-events.js'
+import type { Bump, BumpConditions, TokenVersions, Tx } from './token-version.js'
 
 /** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
 export const DELETED_PASSWORD_HASH = '!deleted'
@@ -41,7 +42,7 @@ export interface Accounts {
    * The user behind an email and password; `invalid_credentials` otherwise,
    * or `rate_limited` after too many failures (see limits/login-throttle.ts).
    */
-  signIn (email: string, password: string, from: { ip: string }): Promise<{ id: string, tokenVersion: number }>
+  signIn (email: string, password: string, from: ClientInfo & { ip: string }): Promise<{ id: string, tokenVersion: number }>
   /** Changes the password and keeps only the caller's session (re-keyed). */
   changePassword (principal: Principal, currentPassword: string, newPassword: string): Promise<TokenPair>
   /**
@@ -51,7 +52,7 @@ export interface Accounts {
    * `invalid_credentials` for a wrong password (nothing changes),
    * `token_revoked` when the caller's token went stale meanwhile.
    */
-  deleteAccount (principal: Principal, password: string, from: { ip: string }): Promise<void>
+  deleteAccount (principal: Principal, password: string, from: ClientInfo & { ip: string }): Promise<void>
 }
 
 export interface AccountDeps {
@@ -62,9 +63,34 @@ export interface AccountDeps {
   throttle: LoginThrottle
   /** Ends every token of a deleted account, and tells this instance, the others and the revocation feed once it committed. */
   versions: TokenVersions
+  /** Failed and throttled sign-ins are recorded here. */
+  events: SecurityEvents
 }
 
-export function createAccounts ({ db, passwords, sessions, policy, throttle, versions }: AccountDeps): Accounts {
+/**
+ * Erases an account inside `tx` (the one home of deletion, for the user's
+ * own DELETE /auth/account, the admin API and the CLI): the pending reset
+ * first (rows are locked in the order a completing reset locks them, its
+ * reset then the user, so the two cannot deadlock), then one conditional
+ * version bump that also writes the tombstone's email and hash, then the
+ * sessions (device names, user agents and addresses) and the addresses and
+ * user agents of the account's past security events. Null (nothing
+ * changed) when the user is unknown or a condition did not hold.
+ */
+export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditions: Omit<BumpConditions, 'data'> = {}): Promise<number | null> {
+  await tx.passwordReset.deleteMany({ where: { userId } })
+  const erased = await bump(userId, {
+    ...conditions,
+    where: { ...conditions.where, NOT: { passwordHash: DELETED_PASSWORD_HASH } },
+    data: { email: deletedEmail(userId), passwordHash: DELETED_PASSWORD_HASH },
+  })
+  if (erased === null) return null
+  await tx.session.deleteMany({ where: { userId } })
+  await tx.securityEvent.updateMany({ where: { userId }, data: { ip: null, userAgent: null } })
+  return erased
+}
+
+export function createAccounts ({ db, passwords, sessions, policy, throttle, versions, events }: AccountDeps): Accounts {
   const checkStrength = (password: string) => checkNewPassword(policy, password)
   const hasSignedInFrom = (email: string, ip: string) => async () => await db.session.count({ where: { ip, user: { email } } }) > 0
 
@@ -85,12 +111,22 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
       }
     },
 
-    async signIn (rawEmail, password, { ip }) {
+    async signIn (rawEmail, password, client) {
+      const { ip } = client
       const email = normalizeEmail(rawEmail)
-      await throttle.check(email, ip, hasSignedInFrom(email, ip))
-      const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true } })
-      if (!await passwords.verify(user?.passwordHash, password) || user === null) {
+      const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true, disabledAt: true } })
+      try {
+        await throttle.check(email, ip, hasSignedInFrom(email, ip))
+      } catch (err) {
+        await events.record({ type: 'sign_in_throttled', userId: user?.id, client })
+        throw err
+      }
+      const verified = await passwords.verify(user?.passwordHash, password)
+      if (!verified || user === null || user.disabledAt !== null) {
+        // The reason is for the timeline and the logs; the caller hears invalid_credentials whatever it was.
+        const reason = user === null ? 'unknown_email' : verified ? 'account_disabled' : 'wrong_password'
         await throttle.failed(email, ip)
+        await events.record({ type: 'sign_in_failed', reason, userId: user?.id, client })
         throw new DomainError('invalid_credentials')
       }
       await throttle.succeeded(email, ip)
@@ -128,27 +164,20 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
       // The password is proven, as by a sign-in (and done before the
       // deletion, so that a failure here cannot fail a deletion that committed).
       await throttle.succeeded(user.email, ip)
-      await versions.transaction(async (tx, bump) => {
-        // A pending reset first: rows are locked in the order a completing
-        // reset locks them (its reset, then the user), so the two cannot
-        // deadlock; a reset that got there first wins, and the deletion is
-        // refused below (the reset made the caller's token stale).
-        await tx.passwordReset.deleteMany({ where: { userId: principal.userId } })
+      await versions.transaction(async (tx, bump, record) => {
         // Conditional on the caller's token still being current and the
         // password still being the one just verified: of two concurrent
-        // deletions (or a deletion and a password change) only one wins.
-        const erased = await bump(principal.userId, {
-          expectedVersion: principal.version,
-          where: { passwordHash: user.passwordHash },
-          data: { email: deletedEmail(principal.userId), passwordHash: DELETED_PASSWORD_HASH },
+        // deletions (or a deletion and a password change) only one wins;
+        // a reset that got there first wins too, and the deletion is
+        // refused below (the reset made the caller's token stale).
+        const erased = await eraseAccount(tx, bump, principal.userId, {
+          expectedVersion: principal.version, where: { passwordHash: user.passwordHash },
         })
         if (erased === null) {
           const current = await tx.user.findUnique({ where: { id: principal.userId }, select: { tokenVersion: true } })
           throw new DomainError(current?.tokenVersion === principal.version ? 'invalid_credentials' : 'token_revoked')
         }
-        // Device names, user agents and addresses go with the sessions; a
-        // token of a deleted session is refused like one of a revoked session.
-        await tx.session.deleteMany({ where: { userId: principal.userId } })
+        record({ type: 'account_deleted', userId: principal.userId, sessionId: principal.sessionId })
       })
     },
   }

@@ -21,6 +21,8 @@ import { createLoginThrottle } from '../limits/login-throttle.js'
 import { createSecurityEvents, type SecurityEvents } from './security-events.js'
 import { createSessionCache, localBus, type InvalidationBus, type SessionCache } from './session-cache.js'
 import { createTokenVersions } from './token-version.js'
+import { createAdministration, type Administration } from './administration.js'
+import { createApiClients, type ApiClients } from './api-clients.js'
 
 export interface DomainDeps {
   config: Config
@@ -38,7 +40,7 @@ export interface DomainDeps {
   notifier?: ResetNotifier
   /** Told of failures in background work (sending reset mail). */
   onBackgroundError?: (err: unknown) => void
-  /** Where security events go; subscribe to it to log or store them. */
+  /** Where security events are stored and published; by default the database, kept config.events.retentionDays. */
   events?: SecurityEvents
 }
 
@@ -51,13 +53,16 @@ export interface Domain {
   sessionWatch: SessionWatch
   cache: SessionCache
   events: SecurityEvents
+  administration: Administration
+  apiClients: ApiClients
 }
 
 export function createDomain ({
   config, db, keys, refreshKey, clock = systemClock, bus = localBus(), counters = memoryCounters(),
   passwords = createPasswordHasher(config.passwords.argon2),
   notifier = createResetNotifier(config.mail, createMailTransport(config.mail, config.dataDir)),
-  onBackgroundError = () => {}, events = createSecurityEvents(onBackgroundError),
+  onBackgroundError = () => {},
+  events = createSecurityEvents({ db, clock, settings: config.events, onListenerError: onBackgroundError }),
 }: DomainDeps): Domain {
   const accessTokens = createAccessTokens(keys, {
     issuer: config.tokens.issuer,
@@ -67,7 +72,7 @@ export function createDomain ({
     clockSkew: config.tokens.clockSkew,
   }, clock)
   const cache = createSessionCache({ ttlMs: config.cache.ttl * 1000, maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes }, bus)
-  const versions = createTokenVersions({ db, cache })
+  const versions = createTokenVersions({ db, cache, events })
   const sessions = createSessions({ db, clock, accessTokens, refreshKey, settings: config.sessions, cache, events, versions })
   const accounts = createAccounts({
     db,
@@ -76,7 +81,10 @@ export function createDomain ({
     policy: config.passwords,
     throttle: createLoginThrottle(counters, config.rateLimits.logins),
     versions,
+    events,
   })
+  const administration = createAdministration({ db, clock, versions, events, cache, settings: config.sessions })
+  const apiClients = createApiClients({ db, clock, reserved: (id) => config.resourceClients.has(id) || config.adminClients.has(id) })
   const passwordResets = createPasswordResets({
     db, clock, passwords, policy: config.passwords, sessions, versions, notifier, counters,
     settings: config.resets, onBackgroundError,
@@ -102,5 +110,5 @@ export function createDomain ({
       recentMs: Math.max(2 * config.feedOverlap, config.cache.ttl * 1000),
     },
   })
-  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, sessionWatch, cache, events }
+  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, sessionWatch, cache, events, administration, apiClients }
 }

@@ -22,6 +22,7 @@ import { DELETED_PASSWORD_HASH } from './accounts.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { DeviceInfo, Sessions, TokenPair } from './sessions.js'
+import type { ClientInfo } from './security-events.js'
 import type { TokenVersions } from './token-version.js'
 
 /** Delivers reset links (src/mail/). */
@@ -43,7 +44,7 @@ export interface PasswordResetSettings {
 
 export interface PasswordResets {
   /** Starts a reset; the same answer whatever the email. `rate_limited` past the limits. */
-  request (email: string, from: { ip: string }): Promise<void>
+  request (email: string, from: ClientInfo & { ip: string }): Promise<void>
   /** Completes a reset: the pair when configured to sign in, else undefined. */
   reset (token: string, newPassword: string, device: DeviceInfo): Promise<TokenPair | undefined>
   /** Resolves when background work started so far has finished (tests, shutdown). */
@@ -76,29 +77,34 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
     }
   }
 
-  const issue = async (email: string) => {
-    const user = await db.user.findUnique({ where: { email }, select: { id: true, email: true } })
-    if (user === null) return
+  const issue = async (email: string, client: ClientInfo) => {
+    const user = await db.user.findUnique({ where: { email }, select: { id: true, email: true, disabledAt: true } })
+    // A disabled account cannot sign in, so it is offered no way to (an administrator enables it first).
+    if (user === null || user.disabledAt !== null) return
     const secret = randomSecret()
     const now = clock.now()
     const expiresAt = new Date(now.getTime() + settings.ttl * 1000)
     const data = { tokenHash: hashSecret(secret), createdAt: now, expiresAt }
     // A fresh id too: tokens of the replaced request stop matching any row.
-    const { id } = await db.passwordReset.upsert({
-      where: { userId: user.id },
-      create: { userId: user.id, ...data },
-      update: { id: crypto.randomUUID(), ...data },
-      select: { id: true },
+    const { id } = await versions.transaction(async (tx, _bump, record) => {
+      record({ type: 'password_reset_requested', userId: user.id, client })
+      return tx.passwordReset.upsert({
+        where: { userId: user.id },
+        create: { userId: user.id, ...data },
+        update: { id: crypto.randomUUID(), ...data },
+        select: { id: true },
+      })
     })
     await notifier.sendResetLink(user.email, `${id}.${secret}`, expiresAt)
   }
 
   return {
-    async request (rawEmail, { ip }) {
+    async request (rawEmail, client) {
+      const { ip } = client
       const email = normalizeEmail(rawEmail)
       await limit(`reset-ip:${ip}`, settings.perIp)
       await limit(`reset-email:${email}`, settings.perEmail)
-      const job: Promise<void> = issue(email).catch(deps.onBackgroundError).finally(() => pending.delete(job))
+      const job: Promise<void> = issue(email, { ip, userAgent: client.userAgent }).catch(deps.onBackgroundError).finally(() => pending.delete(job))
       pending.add(job)
     },
 
@@ -110,7 +116,7 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
       const passwordHash = await passwords.hash(newPassword)
       const now = clock.now()
 
-      const user = await versions.transaction(async (tx, bump) => {
+      const user = await versions.transaction(async (tx, bump, record) => {
         const row = await tx.passwordReset.findUnique({ where: { id }, select: { userId: true, tokenHash: true, expiresAt: true } })
         if (row === null || !sameHash(row.tokenHash, hashSecret(secret)) || row.expiresAt <= now) {
           throw new DomainError('reset_token_invalid')
@@ -119,13 +125,15 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
         const used = await tx.passwordReset.deleteMany({ where: { id, tokenHash: row.tokenHash } })
         if (used.count !== 1) throw new DomainError('reset_token_invalid')
         // A reset stored as its account was being deleted (the lookup just before, the write just after) opens nothing.
-        const owner = await tx.user.findUnique({ where: { id: row.userId }, select: { passwordHash: true } })
-        if (owner === null || owner.passwordHash === DELETED_PASSWORD_HASH) throw new DomainError('reset_token_invalid')
+        // Nor does one of an account disabled since the link was sent.
+        const owner = await tx.user.findUnique({ where: { id: row.userId }, select: { passwordHash: true, disabledAt: true } })
+        if (owner === null || owner.passwordHash === DELETED_PASSWORD_HASH || owner.disabledAt !== null) throw new DomainError('reset_token_invalid')
         const tokenVersion = await bump(row.userId, { data: { passwordHash } })
         if (tokenVersion === null) throw new DomainError('reset_token_invalid')
+        record({ type: 'password_reset_completed', userId: row.userId, client: { ip: device.ip, userAgent: device.userAgent } })
         return { id: row.userId, tokenVersion }
       })
-      return settings.signIn ? sessions.start(user, device) : undefined
+      return settings.signIn ? sessions.start(user, device, 'password_reset') : undefined
     },
 
     async idle () {

@@ -5,6 +5,7 @@
  * (telling the session cache, hence the other instances and the revocation
  * feed, once the revocation is written).
  */
+import type { SecurityEvent } from './security-events.js'
 import type { SessionDeps, RevokedReason, TokenPair } from './sessions.js'
 import { createRefreshTokens } from './refresh-tokens.js'
 
@@ -19,7 +20,7 @@ export interface SessionActivity {
 export type SessionKit = ReturnType<typeof createSessionKit>
 
 export function createSessionKit (deps: SessionDeps) {
-  const { db, accessTokens, refreshKey, settings, cache } = deps
+  const { db, accessTokens, refreshKey, settings, cache, versions } = deps
   const idleMs = settings.idleTimeout * 1000
   const graceMs = settings.reuseGraceWindow * 1000
 
@@ -46,9 +47,18 @@ export function createSessionKit (deps: SessionDeps) {
     }
   }
 
-  const revokeSession = async (where: { id: string, userId?: string }, reason: RevokedReason, now: Date) => {
-    const revoked = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } })
-    if (revoked.count > 0) cache.sessionChanged(where.id)
+  /** Revokes one session and records `event(userId)` in the same transaction; the number revoked (0 or 1). */
+  const revokeSession = async (
+    where: { id: string, userId?: string }, reason: RevokedReason, now: Date, event: (userId: string) => SecurityEvent,
+  ): Promise<number> => {
+    const revoked = await versions.transaction(async (tx, _bump, record) => {
+      const rows = await tx.session.updateManyAndReturn({
+        where: { ...where, revokedAt: null }, data: { revokedAt: now, revokedReason: reason }, select: { userId: true },
+      })
+      for (const row of rows) record(event(row.userId))
+      return rows.length
+    })
+    if (revoked > 0) cache.sessionChanged(where.id)
     return revoked
   }
 

@@ -10,66 +10,81 @@ import { DomainError } from '../errors.js'
 import { isUuid } from '../crypto/secrets.js'
 import { parseRefreshToken } from './refresh-tokens.js'
 import { lockUser, revokeBeyondLimit } from './session-limit.js'
+import { deviceKey } from './devices.js'
+import { SYSTEM, type SecurityEvent } from './security-events.js'
 import type { SessionKit } from './session-kit.js'
 import type { SessionLiveness } from './session-liveness.js'
 import type { Sessions } from './sessions.js'
-import type { Tx } from './token-version.js'
 
 export type SessionLifecycle = Omit<Sessions, 'refresh' | 'authenticate' | 'profile' | 'inspect'>
 
 export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<SessionLiveness, 'inspect'>): SessionLifecycle {
-  const { db, clock, cache, events, versions, settings, idleMs, refreshTokens, isActive, tokenPair, revokeSession, loadForRefresh } = kit
+  const { db, clock, cache, versions, settings, idleMs, refreshTokens, isActive, tokenPair, revokeSession, loadForRefresh } = kit
   return {
-    async start (user, device) {
+    async start (user, device, method = 'password') {
       const now = clock.now()
       const id = randomUUID()
       const refreshToken = refreshTokens.fresh(id, user.tokenVersion, 0)
-      const insert = (client: Tx) => client.session.create({
-        data: {
-          id,
-          userId: user.id,
-          tokenVersion: user.tokenVersion,
-          refreshTokenHash: refreshToken.hash,
-          refreshGeneration: 0,
-          deviceName: device.deviceName ?? null,
-          userAgent: device.userAgent ?? null,
-          ip: device.ip ?? null,
-          createdAt: now,
-          lastUsedAt: now,
-          expiresAt: new Date(now.getTime() + settings.lifetime * 1000),
-        },
-        select: { id: true, userId: true, expiresAt: true },
-      })
-      if (settings.maxPerUser === 0) return tokenPair(await insert(db), user.tokenVersion, refreshToken.token, now)
-
-      const limit = { userId: user.id, keep: id, limit: settings.maxPerUser, now, idleMs }
-      const { session, revoked } = await db.$transaction(async (tx) => {
-        const version = await lockUser(tx, user.id)
-        const session = await insert(tx)
-        return { session, revoked: version === null ? [] : await revokeBeyondLimit(tx, version, limit) }
+      const key = deviceKey(device)
+      const client = { ip: device.ip, userAgent: device.userAgent }
+      const { session, revoked } = await versions.transaction(async (tx, _bump, record) => {
+        // The user's row is written first when a limit applies: concurrent sign-ins of one user queue on it (session-limit.ts).
+        const version = settings.maxPerUser === 0 ? user.tokenVersion : await lockUser(tx, user.id)
+        // Both by index, however many sessions the user has: any earlier session at all, and one of this device.
+        const [earlier, sameDevice] = await Promise.all([
+          tx.session.findFirst({ where: { userId: user.id }, select: { id: true } }),
+          tx.session.findFirst({ where: { userId: user.id, deviceKey: key }, select: { id: true } }),
+        ])
+        const session = await tx.session.create({
+          data: {
+            id,
+            userId: user.id,
+            tokenVersion: user.tokenVersion,
+            refreshTokenHash: refreshToken.hash,
+            refreshGeneration: 0,
+            deviceName: device.deviceName ?? null,
+            userAgent: device.userAgent ?? null,
+            ip: device.ip ?? null,
+            deviceKey: key,
+            createdAt: now,
+            lastUsedAt: now,
+            expiresAt: new Date(now.getTime() + settings.lifetime * 1000),
+          },
+          select: { id: true, userId: true, expiresAt: true },
+        })
+        record({ type: 'sign_in_succeeded', userId: user.id, sessionId: id, method, client })
+        if (earlier !== null && sameDevice === null) {
+          record({ type: 'new_device', userId: user.id, sessionId: id, deviceName: device.deviceName ?? null, client })
+        }
+        const revoked = settings.maxPerUser === 0 || version === null
+          ? []
+          : await revokeBeyondLimit(tx, version, { userId: user.id, keep: id, limit: settings.maxPerUser, now, idleMs })
+        for (const sessionId of revoked) {
+          record({ type: 'session_revoked', reason: 'session_limit', userId: user.id, sessionId, actor: SYSTEM, client })
+        }
+        return { session, revoked }
       })
       // As after DELETE /auth/sessions/:id: this instance, the others and the revocation feed.
-      for (const sessionId of revoked) {
-        cache.sessionChanged(sessionId)
-        events.publish({ type: 'session_revoked', reason: 'session_limit', userId: user.id, sessionId, client: { ip: device.ip, userAgent: device.userAgent } })
-      }
+      for (const sessionId of revoked) cache.sessionChanged(sessionId)
       return tokenPair(session, user.tokenVersion, refreshToken.token, now)
     },
 
-
     async end (principal) {
-      await revokeSession({ id: principal.sessionId, userId: principal.userId }, 'logout', clock.now())
+      await revokeSession({ id: principal.sessionId, userId: principal.userId }, 'logout', clock.now(), (userId) =>
+        ({ type: 'session_revoked', reason: 'logout', userId, sessionId: principal.sessionId, client: principal.client }))
     },
 
-    async endAll (userId) {
-      await versions.bump(userId)
+    async endAll (userId, client) {
+      await versions.transaction(async (_tx, bump, record) => {
+        if (await bump(userId) !== null) record({ type: 'signed_out_everywhere', userId, client })
+      })
     },
 
     async keepOnly (principal, passwordUpdate) {
       const now = clock.now()
       const version = principal.version + 1
       // Announced (cache, other instances, revocation feed) once this commits.
-      const session = await versions.transaction(async (tx, bump) => {
+      const session = await versions.transaction(async (tx, bump, record) => {
         const bumped = await bump(principal.userId, {
           expectedVersion: principal.version,
           ...(passwordUpdate && { where: { passwordHash: passwordUpdate.verifiedHash }, data: { passwordHash: passwordUpdate.passwordHash } }),
@@ -97,6 +112,9 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
           },
         })
         if (rekeyed.count === 0) throw new DomainError('token_revoked')
+        record(passwordUpdate
+          ? { type: 'password_changed', userId: principal.userId, sessionId: principal.sessionId, client: principal.client }
+          : { type: 'signed_out_everywhere', userId: principal.userId, keptSessionId: principal.sessionId, client: principal.client })
         return { id: principal.sessionId, userId: principal.userId, expiresAt: kept.expiresAt, refreshToken: refreshToken.token }
       })
       return tokenPair(session, version, session.refreshToken, now)
@@ -121,24 +139,27 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
     async revoke (principal, sessionId) {
       // Session ids are UUIDs; anything else is no one's session (and never reaches the database).
       if (!isUuid(sessionId)) throw new DomainError('not_found')
-      const revoked = await revokeSession({ id: sessionId, userId: principal.userId }, 'revoked_by_user', clock.now())
-      if (revoked.count === 1) return
+      const revoked = await revokeSession({ id: sessionId, userId: principal.userId }, 'revoked_by_user', clock.now(), (userId) =>
+        ({ type: 'session_revoked', reason: 'revoked_by_user', userId, sessionId, client: principal.client }))
+      if (revoked === 1) return
       const own = await db.session.count({ where: { id: sessionId, userId: principal.userId } })
       if (own === 0) throw new DomainError('not_found')
     },
 
-    async revokeByToken (token) {
+    async revokeByToken (token, client) {
       const now = clock.now()
+      const event = (sessionId: string) => (userId: string): SecurityEvent =>
+        ({ type: 'session_revoked', reason: 'token_revocation', userId, sessionId, client })
       const presented = parseRefreshToken(token)
       if (presented === undefined) {
         const claims = await inspect(token)
         if (claims === null) return false
-        return (await revokeSession({ id: claims.sid, userId: claims.sub }, 'logout', now)).count > 0
+        return await revokeSession({ id: claims.sid, userId: claims.sub }, 'logout', now, event(claims.sid)) > 0
       }
       const session = await loadForRefresh(presented.sessionId)
       if (session === null || !isActive(session, session.user.tokenVersion, now)) return false
       if (!refreshTokens.isCurrent(session, presented) && !refreshTokens.isSuperseded(session, presented)) return false
-      return (await revokeSession({ id: session.id }, 'logout', now)).count > 0
+      return await revokeSession({ id: session.id }, 'logout', now, event(session.id)) > 0
     },
   }
 }

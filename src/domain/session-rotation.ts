@@ -62,11 +62,10 @@ export function createSessionRotation ({ db, clock, cache, events, refreshTokens
           events.publish({ type: 'refresh_duplicate_in_grace', userId: session.userId, sessionId: session.id, client })
           return tokenPair(session, session.tokenVersion, successor.token, now)
         }
-        await revokeSession({ id: session.id }, 'refresh_token_reused', now)
-        events.publish({
-          type: 'refresh_token_reused', userId: session.userId, sessionId: session.id, client,
+        await revokeSession({ id: session.id }, 'refresh_token_reused', now, (userId) => ({
+          type: 'refresh_token_reused', userId, sessionId: session.id, client,
           generationsBehind: presented.generation === undefined ? undefined : session.refreshGeneration - presented.generation,
-        })
+        }))
         throw new DomainError('refresh_token_reused')
       }
       throw new DomainError('refresh_token_invalid')

@@ -29,7 +29,7 @@ import type { Db } from '../db/client.js'
 import type { AccessClaims, AccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import type { SessionCache, UserProfile } from './session-cache.js'
-import type { ClientInfo, SecurityEvents } from './security-events.js'
+import type { ClientInfo, SecurityEvents, SignInMethod } from './security-events.js'
 import type { TokenVersions } from './token-version.js'
 import { createSessionKit } from './session-kit.js'
 import { createSessionLifecycle } from './session-lifecycle.js'
@@ -52,6 +52,8 @@ export interface Principal {
   readonly userId: string
   readonly sessionId: string
   readonly version: number
+  /** Where the request came from, for the security events it causes. */
+  readonly client?: ClientInfo | undefined
 }
 
 export interface DeviceInfo {
@@ -89,10 +91,11 @@ export interface PasswordUpdate {
   readonly verifiedHash: string
 }
 
-export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused' | 'session_limit'
+export type RevokedReason = 'logout' | 'revoked_by_user' | 'refresh_token_reused' | 'session_limit' | 'admin'
 
 export interface Sessions {
-  start (user: { id: string, tokenVersion: number }, device: DeviceInfo): Promise<TokenPair>
+  /** Starts a session, recording `sign_in_succeeded` (and `new_device` for a device the account has not used before). */
+  start (user: { id: string, tokenVersion: number }, device: DeviceInfo, method?: SignInMethod): Promise<TokenPair>
   /** Rotates the token; `client` is who presents it (a grace-window duplicate must come from the session's own client). */
   refresh (refreshToken: string, client: ClientInfo): Promise<TokenPair>
   /** Verifies an access token and that its version and session are live. */
@@ -108,7 +111,7 @@ export interface Sessions {
   /** Ends the caller's session. */
   end (principal: Principal): Promise<void>
   /** Ends every session and token of the user: one atomic increment. */
-  endAll (userId: string): Promise<void>
+  endAll (userId: string, client?: ClientInfo): Promise<void>
   /** Ends every other session and token; the caller's session gets a new version and refresh token. */
   keepOnly (principal: Principal, passwordUpdate?: PasswordUpdate): Promise<TokenPair>
   list (principal: Principal): Promise<SessionView[]>
@@ -121,7 +124,7 @@ export interface Sessions {
    * session anyway, through logout or a replay). Anything else (unknown,
    * malformed, expired, already revoked) changes nothing. True if a session ended.
    */
-  revokeByToken (token: string): Promise<boolean>
+  revokeByToken (token: string, client?: ClientInfo): Promise<boolean>
 }
 
 export interface SessionDeps {

@@ -22,6 +22,7 @@
  */
 import type { Db } from '../db/client.js'
 import type { Prisma } from '../db/generated/sqlite/client.js'
+import type { SecurityEvent, SecurityEvents } from './security-events.js'
 import type { SessionCache } from './session-cache.js'
 
 /** A transaction's client (`db.$transaction(async (tx) => ...)`). */
@@ -39,21 +40,28 @@ export interface BumpConditions {
 /** Raises a user's version by one; the new version, or null when the user is unknown or a condition did not hold. */
 export type Bump = (userId: string, conditions?: BumpConditions) => Promise<number | null>
 
+/** Records a security event of the change under way: written in its transaction, published after the commit. */
+export type RecordEvent = (event: SecurityEvent) => void
+
 export interface TokenVersions {
-  /** Ends every token of the user now: one UPDATE of one row (no transaction), announced. */
+  /** Ends every token of the user now: one UPDATE of one row (no transaction, no event), announced. */
   bump: Bump
   /**
-   * Runs `work` in one transaction; the `bump` it is given raises a version
-   * inside that transaction. Each user bumped is announced after the commit,
-   * in the order bumped; none if `work` throws or the commit fails.
+   * Runs the work of one change in one transaction. The `bump` it is given
+   * raises a version inside that transaction; the `record` writes security
+   * events in it (security-events.ts). After the commit each user bumped is
+   * announced, in the order bumped, then the events are published; neither
+   * if `work` throws or the commit fails.
    */
-  transaction<T> (work: (tx: Tx, bump: Bump) => Promise<T>): Promise<T>
+  transaction<T> (work: (tx: Tx, bump: Bump, record: RecordEvent) => Promise<T>): Promise<T>
 }
 
 export interface TokenVersionDeps {
   db: Db
   /** Told of every bump that committed: drops this instance's entries, tells the other instances and the revocation feed. */
   cache: SessionCache
+  /** Where the events of a change are written (in its transaction) and published (after). */
+  events: SecurityEvents
 }
 
 /** The one statement: raises the version of `userId` by one in `client` (a transaction's or the database's). */
@@ -66,7 +74,7 @@ async function raise (client: Tx, userId: string, { expectedVersion, where, data
   return row?.tokenVersion ?? null
 }
 
-export function createTokenVersions ({ db, cache }: TokenVersionDeps): TokenVersions {
+export function createTokenVersions ({ db, cache, events }: TokenVersionDeps): TokenVersions {
   return {
     async bump (userId, conditions) {
       const version = await raise(db, userId, conditions)
@@ -76,12 +84,18 @@ export function createTokenVersions ({ db, cache }: TokenVersionDeps): TokenVers
 
     async transaction (work) {
       const bumped = new Set<string>()
-      const result = await db.$transaction((tx) => work(tx, async (userId, conditions) => {
-        const version = await raise(tx, userId, conditions)
-        if (version !== null) bumped.add(userId)
-        return version
-      }))
+      const recorded: SecurityEvent[] = []
+      const result = await db.$transaction(async (tx) => {
+        const result = await work(tx, async (userId, conditions) => {
+          const version = await raise(tx, userId, conditions)
+          if (version !== null) bumped.add(userId)
+          return version
+        }, (event) => { recorded.push(event) })
+        await events.write(tx, recorded)
+        return result
+      })
       for (const userId of bumped) cache.userChanged(userId)
+      for (const event of recorded) events.publish(event)
       return result
     },
   }

@@ -7,6 +7,7 @@
 import t, { type Test } from 'tap'
 import { createTestDatabase } from '../helpers/app.js'
 import { createSessionCache, type Invalidation, type InvalidationBus } from '../../src/domain/session-cache.js'
+import { createSecurityEvents } from '../../src/domain/security-events.js'
 import { createTokenVersions } from '../../src/domain/token-version.js'
 
 async function setup (t: Test) {
@@ -20,7 +21,7 @@ async function setup (t: Test) {
     close: async () => {},
   }
   const cache = createSessionCache({ ttlMs: 5000, maxEntries: 100, maxBytes: 1_000_000 }, bus)
-  const versions = createTokenVersions({ db, cache })
+  const versions = createTokenVersions({ db, cache, events: createSecurityEvents() })
   const user = await db.user.create({ data: { email: 'a@example.com', passwordHash: 'x' } })
   const version = async () => (await db.user.findUniqueOrThrow({ where: { id: user.id } })).tokenVersion
   return { db, versions, userId: user.id, published, version }

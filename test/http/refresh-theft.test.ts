@@ -97,7 +97,7 @@ t.test('inside the grace window a duplicate gets the live successor and is recor
   const duplicate = await refreshAs(app, owner.refreshToken, OWNER_AGENT)
   t.equal(duplicate.statusCode, 200)
   t.equal(duplicate.json().refreshToken, winner.refreshToken, 'the same successor: one chain')
-  t.match(seen, [{ type: 'refresh_duplicate_in_grace', sessionId: owner.sessionId, client: { userAgent: OWNER_AGENT } }])
+  t.match(seen.filter((event) => event.type === 'refresh_duplicate_in_grace'), [{ type: 'refresh_duplicate_in_grace', sessionId: owner.sessionId, client: { userAgent: OWNER_AGENT } }])
 })
 
 t.test('inside the grace window a duplicate from another client is a theft: the session dies', async (t) => {
@@ -110,7 +110,7 @@ t.test('inside the grace window a duplicate from another client is a theft: the 
   clock.advance(2)
   t.equal(codeOf(await refreshAs(app, owner.refreshToken, THIEF_AGENT)), 'refresh_token_reused')
   t.equal(codeOf(await me(app, next.accessToken)), 'token_revoked')
-  t.match(seen, [{ type: 'refresh_token_reused', sessionId: owner.sessionId, generationsBehind: 1, client: { userAgent: THIEF_AGENT } }])
+  t.match(seen.filter((event) => event.type === 'refresh_token_reused'), [{ type: 'refresh_token_reused', sessionId: owner.sessionId, generationsBehind: 1, client: { userAgent: THIEF_AGENT } }])
 })
 
 t.test('after a password change the old refresh tokens are invalid and revoke nothing (they outlived their version)', async (t) => {

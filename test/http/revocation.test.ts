@@ -98,7 +98,7 @@ t.test('revoke-others keeps only the caller, re-keyed with a new refresh token',
   t.same(list.json().sessions.map((s: { id: string, current: boolean }) => [s.id, s.current]), [[a.sessionId, true]])
 })
 
-t.test('bumping the version is one UPDATE of one user row, with 10,000 sessions on file', async (t) => {
+t.test('bumping the version is one UPDATE of one user row (and its security event), with 10,000 sessions on file', async (t) => {
   const statements: string[] = []
   let recording = false
   const { app, db } = await createTestApp(t, { onQuery: (sql) => { if (recording) statements.push(sql) } })
@@ -129,8 +129,9 @@ t.test('bumping the version is one UPDATE of one user row, with 10,000 sessions 
   t.equal(res.statusCode, 204)
 
   const writes = statements.filter((sql) => /^\s*(UPDATE|INSERT|DELETE)/i.test(sql))
-  t.equal(writes.length, 1, `exactly one write statement: ${JSON.stringify(writes)}`)
-  t.match(writes[0], /^UPDATE\s+([`"]?\w+[`"]?\.)?[`"]?users[`"]?\s/i, 'and it updates the users table')
+  t.equal(writes.length, 2, `exactly two write statements: ${JSON.stringify(writes)}`)
+  t.match(writes[0], /^UPDATE\s+([`"]?\w+[`"]?\.)?[`"]?users[`"]?\s/i, 'the first updates the users table')
+  t.match(writes[1], /^INSERT\s+INTO\s+([`"]?\w+[`"]?\.)?[`"]?security_events[`"]?\s/i, 'the second records the event, in the same transaction')
   t.notOk(statements.some((sql) => /UPDATE\s+\S*sessions|DELETE\s+FROM\s+\S*sessions/i.test(sql)), 'no statement writes to sessions')
   t.equal(await snapshot(), before, 'no session row changed')
   t.equal((await db.user.findUniqueOrThrow({ where: { id: a.user.id } })).tokenVersion, 1)

@@ -1,19 +1,12 @@
 /** Sign-up, sign-in, refresh and sign-out. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
-import type { DeviceInfo } from '../../domain/sessions.js'
-import { deviceName, userAgent } from '../../domain/device-info.js'
+import { clientOf, deviceOf } from '../client-info.js'
 import type { Services } from '../services.js'
 import {
   Accepted, Credentials, ErrorResponses, ForgotPassword, NoContent, PasswordChange, ResetPassword, Profile, RefreshRequest, Registration, TokenPair,
 } from '../schemas.js'
 
 const bearer = { auth: 'bearer' } as const
-
-/** The device a request comes from, cleaned for display (src/domain/device-info.ts). */
-function deviceOf (request: FastifyRequest, name: string | undefined): DeviceInfo {
-  return { deviceName: deviceName(name), userAgent: userAgent(request.headers['user-agent']), ip: request.ip }
-}
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { accounts, sessions, passwordResets } = services
@@ -23,7 +16,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   }, async (request, reply) => {
     const { email, password, deviceName } = request.body
     const user = await accounts.register(email, password)
-    const pair = await sessions.start(user, deviceOf(request, deviceName))
+    const pair = await sessions.start(user, deviceOf(request, deviceName), 'registration')
     return reply.code(201).send({ user: { id: user.id, email: user.email, createdAt: user.createdAt }, ...pair })
   })
 
@@ -31,7 +24,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     schema: { body: Credentials, response: { 200: TokenPair, ...ErrorResponses } },
   }, async (request) => {
     const { email, password, deviceName } = request.body
-    const user = await accounts.signIn(email, password, { ip: request.ip })
+    const user = await accounts.signIn(email, password, clientOf(request))
     return sessions.start(user, deviceOf(request, deviceName))
   })
 
@@ -49,7 +42,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.post('/auth/logout-all', {
     config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
   }, async (request, reply) => {
-    await sessions.endAll(request.principal.userId)
+    await sessions.endAll(request.principal.userId, request.principal.client)
     return reply.code(204).send(null)
   })
 
@@ -63,7 +56,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.post('/auth/password/forgot', {
     schema: { body: ForgotPassword, response: { 202: Accepted, ...ErrorResponses } },
   }, async (request, reply) => {
-    await passwordResets.request(request.body.email, { ip: request.ip })
+    await passwordResets.request(request.body.email, clientOf(request))
     // The same answer whether or not the email has an account.
     return reply.code(202).send({ message: 'If an account exists for that email, a reset link is on its way.' })
   })

@@ -20,6 +20,7 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { clientOf } from '../client-info.js'
 import type { Services } from '../services.js'
 import { ErrorResponses } from '../schemas.js'
 
@@ -42,7 +43,7 @@ export const tokenRevocationRoutes: FastifyPluginAsyncTypebox<{ services: Servic
     config: { client: 'optional' },
     schema: { body: RevocationRequest, response: { 200: EmptyBody, ...ErrorResponses } },
   }, async (request, reply) => {
-    const ended = await sessions.revokeByToken(request.body.token)
+    const ended = await sessions.revokeByToken(request.body.token, clientOf(request))
     if (ended) request.log.info({ client: request.clientId || undefined }, 'token revoked: session ended')
     return reply.code(200).send(undefined)
   })
