@@ -11,6 +11,7 @@ import { pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { createDomain, type DomainDeps } from './domain/index.js'
 import type { SecurityEvents } from './domain/security-events.js'
+import { systemClock } from './domain/clock.js'
 import { DomainError } from './errors.js'
 import { clientError, frameworkError, registerErrorHandling } from './http/error-handler.js'
 import { serverOptions } from './http/connections.js'
@@ -22,10 +23,12 @@ import { perIpRateLimit } from './http/plugins/rate-limit.js'
 import { readinessCheck } from './http/readiness.js'
 import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
+import { adminAuth } from './http/plugins/admin-auth.js'
 import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
 import { accountRoutes } from './http/routes/account.js'
+import { adminRoutes } from './http/routes/admin.js'
 import { authRoutes } from './http/routes/auth.js'
 import { discoveryRoutes } from './http/routes/discovery.js'
 import { metadataRoutes } from './http/routes/metadata.js'
@@ -70,12 +73,12 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions, passwordResets, revocationFeed, sessionWatch, events } = createDomain({
+  const { accounts, sessions, passwordResets, revocationFeed, sessionWatch, events, administration, apiClients } = createDomain({
     ...deps,
     onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
   })
   const services: Services = {
-    accounts, sessions, passwordResets, revocationFeed, sessionWatch, keys, db,
+    accounts, sessions, passwordResets, revocationFeed, sessionWatch, administration, events, keys, db,
     issuer: config.tokens.issuer, audience: config.tokens.audience,
     readiness: readinessCheck({ db, bus: deps.bus, redis: deps.redis && { client: deps.redis, timeoutMs: config.redisCommandTimeout } }),
   }
@@ -109,8 +112,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(refreshCookie, { cookies: config.cookies })
   await app.register(authenticate, { sessions })
+  // Resource and admin clients' failures share one set of counters: one budget per client id and IP.
+  const clientCounters = deps.counters ?? memoryCounters()
   await app.register(clientAuth, {
-    clients: config.resourceClients, counters: deps.counters ?? memoryCounters(), limits: config.rateLimits.clients,
+    clients: config.resourceClients, counters: clientCounters, limits: config.rateLimits.clients,
+  })
+  await app.register(adminAuth, {
+    adminClients: config.adminClients, resourceClients: config.resourceClients, stored: apiClients,
+    counters: clientCounters, limits: config.rateLimits.clients, now: () => (deps.clock ?? systemClock).now().getTime(),
   })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
@@ -120,6 +129,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metadataRoutes, { services, publicUrl: config.publicUrl })
   await app.register(tokenRevocationRoutes, { services })
   await app.register(sessionWatchRoutes, { services })
+  await app.register(adminRoutes, { services })
   if (config.accountPage) await app.register(accountPageRoutes)
   return app
 }

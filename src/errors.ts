@@ -20,6 +20,7 @@ export const errorCatalogue = {
   refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked.' },
   reset_token_invalid: { status: 400, message: 'The reset link is invalid, expired or already used.' },
   origin_not_allowed: { status: 403, message: 'This origin may not use cookie sessions, or the request lacks the Vouch-Mode header.' },
+  forbidden: { status: 403, message: 'These credentials may not use the admin API.' },
   not_found: { status: 404, message: 'Not found.' },
   request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   email_taken: { status: 409, message: 'An account with this email already exists.' },

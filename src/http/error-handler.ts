@@ -44,10 +44,10 @@ function classify (err: FastifyError): { code: ErrorCode, message?: string, retr
 
 export function sendError (reply: FastifyReply, code: ErrorCode, message: string = errorCatalogue[code].message, retryAfter?: number): FastifyReply {
   const statusCode = errorCatalogue[code].status
-  const config = reply.request.routeOptions.config as { auth?: string, client?: true | 'optional' } | undefined
+  const config = reply.request.routeOptions.config as { auth?: string, client?: true | 'optional', admin?: true } | undefined
   if (statusCode === 401 && config?.auth === 'bearer') {
     reply.header('www-authenticate', 'Bearer error="invalid_token"')
-  } else if (statusCode === 401 && config?.client !== undefined) {
+  } else if (statusCode === 401 && (config?.client !== undefined || config?.admin === true)) {
     reply.header('www-authenticate', 'Basic realm="vouch"')
   }
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

@@ -108,6 +108,87 @@ export const SessionList = Type.Object({
   })),
 })
 
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+
+/** Row ids (users, sessions, events) are lower-case UUIDs. */
+export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+
+/**
+ * A page of a security timeline: `before` is the previous page's `next`
+ * (an event id), `limit` 1 to 100 (default 50). Query values are strings
+ * (the validator does not coerce), hence the patterns.
+ */
+export const EventPageQuery = Type.Object({
+  before: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+  limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$' })),
+})
+
+/** The domain's page options (SecurityEvents.page) from a validated EventPageQuery. */
+export function eventPageOptions ({ before, limit }: Static<typeof EventPageQuery>): { before: string | undefined, limit: number } {
+  return { before, limit: limit === undefined ? 50 : Number(limit) }
+}
+
+/** What every view of an event shows. */
+const EventFields = {
+  id: Type.String(),
+  type: Type.String(),
+  at: Timestamp,
+  sessionId: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  userAgent: Nullable(Type.String()),
+  actor: Type.String(),
+}
+
+/** GET /auth/events: the user's own timeline, without the internal detail (a failed sign-in's reason) or the admin client's id. */
+export const UserEventPage = Type.Object({
+  events: Type.Array(Type.Object(EventFields)),
+  next: Type.Optional(Type.String()),
+})
+
+/** GET /admin/users/:id/events: everything stored. */
+export const AdminEventPage = Type.Object({
+  events: Type.Array(Type.Object({
+    ...EventFields,
+    actorId: Nullable(Type.String()),
+    detail: Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true }),
+  })),
+  next: Type.Optional(Type.String()),
+})
+
+export const AdminUserQuery = Type.Object({ email: Email })
+
+/** Malformed ids are a 404 (the domain finds no such row), so the schema bounds only their length. */
+export const AdminUserParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+})
+
+export const AdminSessionParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  sessionId: Type.String({ minLength: 1, maxLength: 64 }),
+})
+
+export const AdminUser = Type.Object({
+  user: Type.Object({
+    id: Type.String(),
+    email: Type.String(),
+    createdAt: Timestamp,
+    disabledAt: Nullable(Timestamp),
+    tokenVersion: Type.Integer(),
+  }),
+})
+
+export const AdminSessionList = Type.Object({
+  sessions: Type.Array(Type.Object({
+    id: Type.String(),
+    deviceName: Nullable(Type.String()),
+    userAgent: Nullable(Type.String()),
+    ip: Nullable(Type.String()),
+    createdAt: Timestamp,
+    lastUsedAt: Timestamp,
+    expiresAt: Timestamp,
+  })),
+})
+
 export const Jwks = Type.Object({
   keys: Type.Array(Type.Object({
     kty: Type.String(),

@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'refresh_token_reused',
   'reset_token_invalid',
   'origin_not_allowed',
+  'forbidden',
   'not_found',
   'request_timeout',
   'email_taken',

@@ -1,6 +1,7 @@
 /**
- * Per-IP request limits on every /auth route (@fastify/rate-limit), counted
- * in Redis when one is configured so that the limit holds across instances.
+ * Per-IP request limits on every /auth and /admin route (@fastify/rate-limit),
+ * counted in Redis when one is configured so that the limit holds across
+ * instances.
  * The stricter per-account limit on failed sign-ins is the domain's
  * (src/limits/login-throttle.ts). If Redis is unreachable, or hung past the
  * client's command timeout (src/bus/redis.ts), the limit fails open
@@ -28,7 +29,7 @@ export const perIpRateLimit = fp<RateLimitOptions>(async (app, { max, window, re
     ...(redis && { redis }),
     nameSpace: `${keyPrefix}rate-limit:`,
     skipOnError: true,
-    allowList: (request) => !request.url.startsWith('/auth/'),
+    allowList: (request) => !request.url.startsWith('/auth/') && !request.url.startsWith('/admin/'),
     errorResponseBuilder: (_request, context) =>
       new DomainError('rate_limited', `Too many requests; retry in ${context.after}.`, { retryAfter: Math.ceil(context.ttl / 1000) }),
   })
