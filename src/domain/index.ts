@@ -14,8 +14,9 @@ import { createSessions, type Sessions } from './sessions.js'
 import { createRevocationFeed, type RevocationFeed } from './revocation-feed.js'
 import { createSessionWatch, MAX_WATCHES_PER_USER, WATCH_HEARTBEAT_MS, type SessionWatch } from './session-watch.js'
 import { createPasswordResets, type PasswordResets, type ResetNotifier } from './password-resets.js'
-import { createMailTransport } from '../mail/transport.js'
+import { createMailTransport, type MailTransport } from '../mail/transport.js'
 import { createResetNotifier } from '../mail/reset-mail.js'
+import { createNewDeviceAlerts, type NewDeviceAlerts } from '../mail/new-device-mail.js'
 import { memoryCounters, type Counters } from '../limits/counters.js'
 import { createLoginThrottle } from '../limits/login-throttle.js'
 import { createSecurityEvents, type SecurityEvents } from './security-events.js'
@@ -36,9 +37,11 @@ export interface DomainDeps {
   bus?: InvalidationBus
   /** Where failed sign-ins and reset requests are counted; in process memory by default (Redis for several instances). */
   counters?: Counters
-  /** Delivers password-reset links; by default mail as configured (SMTP, or the DATA_DIR/outbox folder). */
+  /** Sends vouch's mail (reset links, new-device alerts); by default as configured (SMTP, or the DATA_DIR/outbox folder). */
+  mail?: MailTransport
+  /** Delivers password-reset links; by default by `mail`. */
   notifier?: ResetNotifier
-  /** Told of failures in background work (sending reset mail). */
+  /** Told of failures in background work (sending reset mail and new-device alerts). */
   onBackgroundError?: (err: unknown) => void
   /** Where security events are stored and published; by default the database, kept config.events.retentionDays. */
   events?: SecurityEvents
@@ -55,12 +58,15 @@ export interface Domain {
   events: SecurityEvents
   administration: Administration
   apiClients: ApiClients
+  /** The new-device alert mail; undefined when NEW_DEVICE_ALERTS is off. */
+  newDeviceAlerts: NewDeviceAlerts | undefined
 }
 
 export function createDomain ({
   config, db, keys, refreshKey, clock = systemClock, bus = localBus(), counters = memoryCounters(),
   passwords = createPasswordHasher(config.passwords.argon2),
-  notifier = createResetNotifier(config.mail, createMailTransport(config.mail, config.dataDir)),
+  mail = createMailTransport(config.mail, config.dataDir),
+  notifier = createResetNotifier(config.mail, mail),
   onBackgroundError = () => {},
   events = createSecurityEvents({ db, clock, settings: config.events, onListenerError: onBackgroundError }),
 }: DomainDeps): Domain {
@@ -110,5 +116,15 @@ export function createDomain ({
       recentMs: Math.max(2 * config.feedOverlap, config.cache.ttl * 1000),
     },
   })
-  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, sessionWatch, cache, events, administration, apiClients }
+
+  // Mail, after the sign-in committed, when a new device signs in (src/mail/new-device-mail.ts). The link opens the
+  // account page's device list; without an account page the mail asks the user to review their devices, unlinked.
+  const newDeviceAlerts = config.events.newDeviceAlerts
+    ? createNewDeviceAlerts({
+      events, db, transport: mail, clock, onError: onBackgroundError,
+      settings: { devicesUrl: config.accountPage ? `${config.publicUrl}/account#devices` : undefined },
+    })
+    : undefined
+
+  return { accessTokens, sessions, accounts, passwordResets, revocationFeed, sessionWatch, cache, events, administration, apiClients, newDeviceAlerts }
 }
