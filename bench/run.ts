@@ -9,7 +9,7 @@
  * Targets are reported, never asserted: the exit code is 0 unless something
  * broke (a failed request, a crash, the time limit).
  *
- * Options: --quick, --only=revoke-all,throughput,resource-server,login,refresh,soak,feed-fanout,
+ * Options: --quick, --only=revoke-all,throughput,resource-server,login,refresh,soak,feed-fanout,events,
  * --profile (CPU-profile the server in every HTTP benchmark; by default the
  * full mode profiles only where a target is missed), --no-write (print only).
  * Output: markdown on stdout, and bench/results/{report,results}-<mode>.{md,json}
@@ -32,6 +32,7 @@ import { refreshBench } from './refresh.js'
 import { soakBench } from './soak.js'
 import { feedFanoutBench } from './feed-fanout.js'
 import { resourceServerBench } from './resource-server.js'
+import { eventsBench } from './events.js'
 
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
@@ -51,6 +52,7 @@ const benchmarks: Array<{ id: string, run: (ctx: Context) => Promise<Section> }>
   { id: 'refresh', run: refreshBench },
   { id: 'soak', run: soakBench },
   { id: 'feed-fanout', run: feedFanoutBench },
+  { id: 'events', run: eventsBench },
 ]
 for (const id of only ?? []) {
   if (!benchmarks.some((b) => b.id === id)) throw new Error(`--only: unknown benchmark "${id}" (${benchmarks.map((b) => b.id).join(', ')})`)
