@@ -17,6 +17,8 @@ import { loadKeySet } from './crypto/keys.js'
 import { watchKeyFile } from './crypto/key-rotation.js'
 import { loadRefreshKey } from './crypto/refresh-key.js'
 import { tuneV8 } from './runtime.js'
+import { createSecurityEvents } from './domain/security-events.js'
+import { schedulePruning } from './domain/event-pruning.js'
 
 export { exitOnStartupError } from './runtime.js'
 
@@ -55,8 +57,11 @@ export async function serve (config: Config): Promise<void> {
   const stopWatchingKeys = config.tokens.signingKeys === undefined
     ? watchKeyFile(keys, config.dataDir, 30_000, (err) => warn('cannot re-read the key file', err))
     : () => {}
+  // Built here (not by the domain's default) so that this process keeps it pruned: events older than EVENT_RETENTION_DAYS go, now and hourly.
+  const events = createSecurityEvents({ db, settings: config.events, onListenerError: (err) => logger.error({ err }, 'background work failed') })
+  const stopPruning = schedulePruning(events, { onError: (err) => warn('cannot prune security events', err) })
   const app = await buildApp({
-    config, db, keys, refreshKey, bus, logger,
+    config, db, keys, refreshKey, bus, logger, events,
     ...(redis && { redis, counters: redisCounters(redis, `${config.redisKeyPrefix}login-failures:`, (err) => warn('login throttle: redis unavailable, failing open', err)) }),
   })
 
@@ -64,6 +69,7 @@ export async function serve (config: Config): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     stopWatchingKeys()
+    stopPruning()
     await app.close()
     await bus.close()
     redis?.disconnect()
