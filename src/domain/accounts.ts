@@ -21,7 +21,7 @@ import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { UserProfile } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
-import type { ClientInfo, SecurityEvents } from './security-events.js'
+import { ANONYMOUS, type ClientInfo, type SecurityEvents } from './security-events.js'
 import type { Bump, BumpConditions, TokenVersions, Tx } from './token-version.js'
 
 /** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
@@ -73,8 +73,8 @@ export interface AccountDeps {
  * first (rows are locked in the order a completing reset locks them, its
  * reset then the user, so the two cannot deadlock), then one conditional
  * version bump that also writes the tombstone's email and hash, then the
- * sessions (device names, user agents and addresses) and the addresses and
- * user agents of the account's past security events. Null (nothing
+ * sessions (device names, user agents and addresses) and the addresses,
+ * user agents and device names of the account's past security events. Null (nothing
  * changed) when the user is unknown or a condition did not hold.
  */
 export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditions: Omit<BumpConditions, 'data'> = {}): Promise<number | null> {
@@ -87,6 +87,8 @@ export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditio
   if (erased === null) return null
   await tx.session.deleteMany({ where: { userId } })
   await tx.securityEvent.updateMany({ where: { userId }, data: { ip: null, userAgent: null } })
+  // A new device's name ("Alice's phone") is as personal as the sessions' device names.
+  await tx.securityEvent.updateMany({ where: { userId, type: 'new_device' }, data: { detail: null } })
   return erased
 }
 
@@ -118,7 +120,8 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
       try {
         await throttle.check(email, ip, hasSignedInFrom(email, ip))
       } catch (err) {
-        await events.record({ type: 'sign_in_throttled', userId: user?.id, client })
+        // Anonymous: the caller proved nothing (the user's timeline must not show it as the user's own doing).
+        await events.record({ type: 'sign_in_throttled', userId: user?.id, client, actor: ANONYMOUS })
         throw err
       }
       const verified = await passwords.verify(user?.passwordHash, password)
@@ -126,7 +129,7 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
         // The reason is for the timeline and the logs; the caller hears invalid_credentials whatever it was.
         const reason = user === null ? 'unknown_email' : verified ? 'account_disabled' : 'wrong_password'
         await throttle.failed(email, ip)
-        await events.record({ type: 'sign_in_failed', reason, userId: user?.id, client })
+        await events.record({ type: 'sign_in_failed', reason, userId: user?.id, client, actor: ANONYMOUS })
         throw new DomainError('invalid_credentials')
       }
       await throttle.succeeded(email, ip)

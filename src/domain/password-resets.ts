@@ -22,7 +22,7 @@ import { DELETED_PASSWORD_HASH } from './accounts.js'
 import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { DeviceInfo, Sessions, TokenPair } from './sessions.js'
-import type { ClientInfo } from './security-events.js'
+import { ANONYMOUS, type ClientInfo } from './security-events.js'
 import type { TokenVersions } from './token-version.js'
 
 /** Delivers reset links (src/mail/). */
@@ -87,7 +87,8 @@ export function createPasswordResets (deps: PasswordResetDeps): PasswordResets {
     const data = { tokenHash: hashSecret(secret), createdAt: now, expiresAt }
     // A fresh id too: tokens of the replaced request stop matching any row.
     const { id } = await versions.transaction(async (tx, _bump, record) => {
-      record({ type: 'password_reset_requested', userId: user.id, client })
+      // Anyone may ask for a reset of any email: the request is no proof of being the user.
+      record({ type: 'password_reset_requested', userId: user.id, client, actor: ANONYMOUS })
       return tx.passwordReset.upsert({
         where: { userId: user.id },
         create: { userId: user.id, ...data },
