@@ -116,9 +116,48 @@ async function readMigrations (migrationsDir: string) {
   }
 }
 
-/** Applies every pending migration; returns the names of those applied now. */
+/**
+ * The names of the migrations the database records as applied (finished,
+ * not rolled back), read with one query; undefined when that cannot be told
+ * (no database file yet, no `_prisma_migrations` table, any error), and the
+ * engine must look.
+ */
+async function appliedMigrationNames (databaseUrl: string): Promise<Set<string> | undefined> {
+  const sql = 'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'
+  try {
+    if (providerOf(databaseUrl) === 'sqlite') {
+      const { default: Database } = await import('better-sqlite3')
+      const sqlite = new Database(databaseUrl.slice('file:'.length), { readonly: true, fileMustExist: true })
+      try {
+        return new Set((sqlite.prepare(sql).all() as Array<{ migration_name: string }>).map((row) => row.migration_name))
+      } finally {
+        sqlite.close()
+      }
+    }
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
+    await client.connect()
+    try {
+      return new Set((await client.query<{ migration_name: string }>(sql)).rows.map((row) => row.migration_name))
+    } finally {
+      await client.end()
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Applies every pending migration; returns the names of those applied now.
+ * When the database already records every committed migration as applied
+ * (the usual start), that is read with one query and the schema engine is
+ * not started at all: it costs a WebAssembly compilation and, on SQLite,
+ * cannot open a database another process has open (so a second instance
+ * on one file could not start while the first was serving).
+ */
 export async function applyMigrations (databaseUrl: string): Promise<string[]> {
   const migrationsList = await readMigrations(migrationsDirOf(providerOf(databaseUrl)))
+  const applied = await appliedMigrationNames(databaseUrl)
+  if (applied !== undefined && migrationsList.migrationDirectories.every(({ path: name }) => applied.has(name))) return []
   return withEngine(databaseUrl, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters })
     return appliedMigrationNames

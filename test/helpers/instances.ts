@@ -18,7 +18,8 @@ import { startVouch, type VouchProcess } from './process.js'
 
 export const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-export async function twoInstances (t: Test, env: Record<string, string>): Promise<[VouchProcess, VouchProcess]> {
+/** A deployment's shared configuration on a scratch database; `start(name)` starts one more instance of it (its own DATA_DIR). */
+export async function instanceDeployment (t: Test, env: Record<string, string>): Promise<{ start (name: string): Promise<VouchProcess> }> {
   const database = await createScratchDatabase(TEST_PROVIDER)
   t.teardown(() => database.drop())
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-instances-'))
@@ -32,8 +33,13 @@ export async function twoInstances (t: Test, env: Record<string, string>): Promi
     LOG_LEVEL: 'warn',
     ...env,
   }
-  const a = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'a') })
-  const b = await startVouch(t, { ...shared, DATA_DIR: path.join(dir, 'b') })
+  return { start: (name) => startVouch(t, { ...shared, DATA_DIR: path.join(dir, name) }) }
+}
+
+export async function twoInstances (t: Test, env: Record<string, string>): Promise<[VouchProcess, VouchProcess]> {
+  const deployment = await instanceDeployment(t, env)
+  const a = await deployment.start('a')
+  const b = await deployment.start('b')
   return [a, b]
 }
 
