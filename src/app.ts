@@ -24,6 +24,7 @@ import { readinessCheck } from './http/readiness.js'
 import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
 import { adminAuth } from './http/plugins/admin-auth.js'
+import { createClientDirectory } from './http/plugins/client-directory.js'
 import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
@@ -114,13 +115,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authenticate, { sessions })
   // Resource and admin clients' failures share one set of counters: one budget per client id and IP.
   const clientCounters = deps.counters ?? memoryCounters()
+  const directory = createClientDirectory({
+    resourceClients: config.resourceClients, adminClients: config.adminClients, stored: apiClients,
+    now: () => (deps.clock ?? systemClock).now().getTime(),
+  })
   await app.register(clientAuth, {
-    clients: config.resourceClients, counters: clientCounters, limits: config.rateLimits.clients,
+    directory, counters: clientCounters, limits: config.rateLimits.clients,
   })
-  await app.register(adminAuth, {
-    adminClients: config.adminClients, resourceClients: config.resourceClients, stored: apiClients,
-    counters: clientCounters, limits: config.rateLimits.clients, now: () => (deps.clock ?? systemClock).now().getTime(),
-  })
+  await app.register(adminAuth, { directory, counters: clientCounters, limits: config.rateLimits.clients })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
   await app.register(accountRoutes, { services })

@@ -12,7 +12,7 @@ import { createTestApp, type TestOptions } from '../helpers/app.js'
 import { PASSWORD, bearer, codeOf, login, me, post, refresh, register, uniqueEmail } from '../helpers/client.js'
 import { randomSecret } from '../../src/crypto/secrets.js'
 import { createApiClients } from '../../src/domain/api-clients.js'
-import { CACHE_MS } from '../../src/http/plugins/admin-auth.js'
+import { CACHE_MS } from '../../src/http/plugins/client-directory.js'
 import { errorCatalogue } from '../../src/errors.js'
 
 const ADMIN = { id: 'ops', secret: randomSecret() }

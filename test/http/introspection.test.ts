@@ -1,5 +1,6 @@
 /** Token introspection (RFC 7662) for resource servers with client credentials. */
 import t from 'tap'
+import { createApiClients } from '../../src/domain/api-clients.js'
 import { createTestApp } from '../helpers/app.js'
 import { bearer, post, register } from '../helpers/client.js'
 
@@ -84,4 +85,19 @@ t.test('without configured clients introspection refuses everyone', async (t) =>
   const { app } = await createTestApp(t)
   const a = await register(app)
   t.equal((await introspect(app, a.accessToken)).statusCode, 401)
+})
+
+t.test('a resource client stored with `vouch clients add` introspects; a stored admin client is no resource server', async (t) => {
+  const { app, db, clock } = await createTestApp(t, { env })
+  const clients = createApiClients({ db, clock })
+  const reader = await clients.add('stored-reader', 'resource')
+  const adminClient = await clients.add('stored-console', 'admin')
+  const a = await register(app)
+  const res = await introspect(app, a.accessToken, basic(reader.id, reader.secret))
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().active, true, 'the stored resource client is accepted')
+  t.equal((await introspect(app, a.accessToken, basic(reader.id, 'x'.repeat(43)))).statusCode, 401, 'with a wrong secret it is not')
+  const admin = await introspect(app, a.accessToken, basic(adminClient.id, adminClient.secret))
+  t.equal(admin.statusCode, 401, 'an admin client\'s right secret is refused here')
+  t.equal(admin.json().code, 'invalid_credentials')
 })

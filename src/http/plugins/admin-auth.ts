@@ -19,16 +19,16 @@
  *   counters (limits/client-auth-throttle.ts): one budget per client id and
  *   IP, whichever endpoint is guessed at; past it the answer is 429
  *   `rate_limited`, whatever the secret.
- * - Stored clients are looked up at most once per CACHE_MS per id (found or
- *   not): a client added or removed with the CLI takes effect within that.
+ * - Stored clients are looked up through client-directory.ts (cached for a
+ *   few seconds): a client added or removed with the CLI takes effect within that.
  */
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { hashSecret, sameHash } from '../../crypto/secrets.js'
-import type { ApiClients, ClientKind } from '../../domain/api-clients.js'
 import { DomainError } from '../../errors.js'
 import type { Counters } from '../../limits/counters.js'
 import { createClientAuthThrottle, type ClientAuthThrottleSettings } from '../../limits/client-auth-throttle.js'
+import type { ClientDirectory } from './client-directory.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -42,25 +42,13 @@ declare module 'fastify' {
   }
 }
 
-/** How long a stored client's lookup (or its absence) is reused. */
-export const CACHE_MS = 5_000
-/** Cached lookups kept at most; made-up ids cannot grow the cache past it. */
-const CACHE_MAX_ENTRIES = 1_000
-
 export interface AdminAuthOptions {
-  /** ADMIN_CLIENTS: id → secret. */
-  adminClients: ReadonlyMap<string, string>
-  /** RESOURCE_CLIENTS: id → secret (valid credentials, but not an admin's: 403). */
-  resourceClients: ReadonlyMap<string, string>
-  /** Clients stored in the database. */
-  stored: Pick<ApiClients, 'lookup'>
+  /** Configured and stored clients (client-directory.ts), shared with client-auth.ts. */
+  directory: ClientDirectory
   /** Where failures are counted (memory, or Redis for several instances); the same as client authentication's. */
   counters: Counters
   limits: ClientAuthThrottleSettings
-  now?: () => number
 }
-
-interface Known { kind: ClientKind, secretHash: string }
 
 /** The id and secret of a Basic Authorization header, undefined for anything else. */
 export function basicCredentials (header: string | undefined): [string, string] | undefined {
@@ -71,30 +59,14 @@ export function basicCredentials (header: string | undefined): [string, string] 
   return colon > 0 ? [decoded.slice(0, colon), decoded.slice(colon + 1)] : undefined
 }
 
-export const adminAuth = fp<AdminAuthOptions>(async (app, { adminClients, resourceClients, stored, counters, limits, now = Date.now }) => {
-  const configured = new Map<string, Known>([
-    ...[...resourceClients].map(([id, secret]): [string, Known] => [id, { kind: 'resource', secretHash: hashSecret(secret) }]),
-    ...[...adminClients].map(([id, secret]): [string, Known] => [id, { kind: 'admin', secretHash: hashSecret(secret) }]),
-  ])
+export const adminAuth = fp<AdminAuthOptions>(async (app, { directory, counters, limits }) => {
   const dummy = hashSecret('no such client')
   const throttle = createClientAuthThrottle(counters, limits, (event) => app.log.warn({ event }, 'admin client authentication throttled'))
-  const cache = new Map<string, { client: Known | undefined, until: number }>()
   app.decorateRequest('adminClientId', '')
-
-  const lookup = async (id: string): Promise<Known | undefined> => {
-    const fromConfig = configured.get(id)
-    if (fromConfig !== undefined) return fromConfig
-    const cached = cache.get(id)
-    if (cached !== undefined && cached.until > now()) return cached.client
-    const client = await stored.lookup(id)
-    if (cache.size >= CACHE_MAX_ENTRIES) cache.clear()
-    cache.set(id, { client, until: now() + CACHE_MS })
-    return client
-  }
 
   const verify: onRequestAsyncHookHandler = async (request: FastifyRequest) => {
     const [id, secret] = basicCredentials(request.headers.authorization) ?? ['', '']
-    const client = id === '' ? undefined : await lookup(id)
+    const client = await directory(id)
     // Always one comparison, known client or not.
     const matches = sameHash(hashSecret(secret), client?.secretHash ?? dummy) && client !== undefined
     if (!matches) {

@@ -1,6 +1,7 @@
 /**
  * Client authentication for resource servers (RFC 6749 §2.3.1): HTTP Basic
- * with the client id and secret from RESOURCE_CLIENTS, or `client_id` and
+ * with the client id and secret of a resource client (RESOURCE_CLIENTS, or
+ * one stored with `vouch clients add --kind resource`), or `client_id` and
  * `client_secret` in the body. Secrets are compared in constant time. Routes
  * opt in with `config: { auth: 'client' }`; a failure is 401
  * invalid_credentials with a Basic challenge. Failures are throttled per
@@ -13,6 +14,7 @@ import { hashSecret, sameHash } from '../../crypto/secrets.js'
 import { DomainError } from '../../errors.js'
 import type { Counters } from '../../limits/counters.js'
 import { createClientAuthThrottle, type ClientAuthThrottleSettings } from '../../limits/client-auth-throttle.js'
+import type { ClientDirectory } from './client-directory.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -45,21 +47,23 @@ function credentialsOf (request: FastifyRequest): [string, string] | undefined {
 }
 
 export interface ClientAuthOptions {
-  clients: ReadonlyMap<string, string>
+  /** Configured and stored clients (client-directory.ts); only resource clients pass here. */
+  directory: ClientDirectory
   /** Where failures are counted (memory, or Redis for several instances). */
   counters: Counters
   limits: ClientAuthThrottleSettings
 }
 
-export const clientAuth = fp<ClientAuthOptions>(async (app, { clients, counters, limits }) => {
-  const hashes = new Map([...clients].map(([id, secret]) => [id, hashSecret(secret)]))
+export const clientAuth = fp<ClientAuthOptions>(async (app, { directory, counters, limits }) => {
   const dummy = hashSecret('no such client')
   const throttle = createClientAuthThrottle(counters, limits, (event) => app.log.warn({ event }, 'client authentication throttled'))
   app.decorateRequest('clientId', '')
 
   const check = async (request: FastifyRequest) => {
     const [id, secret] = credentialsOf(request) ?? ['', '']
-    const expected = hashes.get(id)
+    const client = await directory(id)
+    // An admin client is no resource server: unknown here, like any other id.
+    const expected = client?.kind === 'resource' ? client.secretHash : undefined
     // Always one comparison, known client or not.
     const matches = sameHash(hashSecret(secret), expected ?? dummy) && expected !== undefined
     if (!matches) {
