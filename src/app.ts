@@ -163,7 +163,9 @@ function acceptJsonOnly (app: FastifyInstance): void {
 /**
  * The access log: one line per answered request ("request completed", or
  * "request errored" at error), carrying what Fastify's two default lines
- * did (method, URL without query, host and peer; status; time taken). Half
+ * did (method, URL without query, host and peer; status; time taken), and
+ * for a refusal that names them, which user, session or client it
+ * concerned (`refusal`: code and internal detail, never sent). Half
  * the logging cost per request, which at `info` is a good part of what a
  * cached request costs.
  */
@@ -172,6 +174,7 @@ class AccessLog extends LogController {
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
+    else if (request.refusal !== null) reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime, refusal: request.refusal }, 'request completed')
     else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
 }

@@ -34,16 +34,30 @@ export const errorCatalogue = {
 /** The code union is defined once, in the client package, and shared: the `satisfies` above fails on a code missing from either side. */
 export type { ErrorCode }
 
-/** A failure the client is told about, by code. */
+/** Which user, session or client a refusal concerned: logged with the refusal, never sent. */
+export type ErrorDetail = Readonly<Record<string, string | number | undefined>>
+
+/**
+ * A failure the client is told about, by code. `detail` (and a `cause`)
+ * are for whoever reads the logs: the error handler logs them with the
+ * request and sends only the code and message.
+ */
 export class DomainError extends Error {
   override name = 'DomainError'
   readonly code: ErrorCode
   /** Seconds after which a `rate_limited` or `service_unavailable` request may be retried (the Retry-After header). */
   readonly retryAfter: number | undefined
-  constructor (code: ErrorCode, message: string = errorCatalogue[code].message, options: { retryAfter?: number } = {}) {
-    super(message)
+  readonly detail: ErrorDetail | undefined
+  constructor (code: ErrorCode, message: string = errorCatalogue[code].message, options: { retryAfter?: number, detail?: ErrorDetail, cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.retryAfter = options.retryAfter
+    this.detail = options.detail
   }
+}
+
+/** A refusal with an internal detail, in the catalogue's words. */
+export function refusal (code: ErrorCode, detail: ErrorDetail): DomainError {
+  return new DomainError(code, errorCatalogue[code].message, { detail })
 }
 

@@ -5,7 +5,7 @@
  * through the session cache so the authenticated hot path costs no query
  * while the cache holds the session (session-cache.ts says when it may).
  */
-import { DomainError } from '../errors.js'
+import { DomainError, refusal } from '../errors.js'
 import type { AccessClaims } from './access-tokens.js'
 import type { SessionState } from './session-cache.js'
 import type { SessionKit } from './session-kit.js'
@@ -32,7 +32,7 @@ export function createSessionLiveness ({ db, clock, accessTokens, cache, isActiv
     const session = await cache.read(claims.sid, () => loadState(claims.sid))
     if (session === null || session.userId !== claims.sub || claims.ver !== session.userVersion ||
         !isActive(session, session.userVersion, clock.now())) {
-      throw new DomainError('token_revoked')
+      throw refusal('token_revoked', { sessionId: claims.sid, userId: claims.sub })
     }
     return session
   }

@@ -11,7 +11,7 @@
  * replay: the session is revoked (committed before answering) and the
  * caller gets `refresh_token_reused`.
  */
-import { DomainError } from '../errors.js'
+import { DomainError, refusal } from '../errors.js'
 import { sameHash } from '../crypto/secrets.js'
 import { parseRefreshToken } from './refresh-tokens.js'
 import type { SessionKit } from './session-kit.js'
@@ -31,7 +31,7 @@ export function createSessionRotation ({ db, clock, cache, events, refreshTokens
         const now = clock.now()
         const session = await loadForRefresh(presented.sessionId)
         if (session === null || !isActive(session, session.user.tokenVersion, now)) {
-          throw new DomainError('refresh_token_invalid')
+          throw refusal('refresh_token_invalid', { sessionId: presented.sessionId, userId: session?.userId, why: session === null ? 'unknown session' : 'session not active' })
         }
         if (refreshTokens.isCurrent(session, presented)) {
           const generation = session.refreshGeneration + 1
@@ -50,7 +50,9 @@ export function createSessionRotation ({ db, clock, cache, events, refreshTokens
           continue
         }
 
-        if (!refreshTokens.isSuperseded(session, presented)) throw new DomainError('refresh_token_invalid')
+        if (!refreshTokens.isSuperseded(session, presented)) {
+          throw refusal('refresh_token_invalid', { sessionId: session.id, userId: session.userId, why: 'not a token of this session' })
+        }
 
         // A duplicate of the last rotation, in time and from the session's own
         // client: hand back the token that rotation produced (the child of the
@@ -66,7 +68,7 @@ export function createSessionRotation ({ db, clock, cache, events, refreshTokens
           type: 'refresh_token_reused', userId, sessionId: session.id, client,
           generationsBehind: presented.generation === undefined ? undefined : session.refreshGeneration - presented.generation,
         }))
-        throw new DomainError('refresh_token_reused')
+        throw refusal('refresh_token_reused', { sessionId: session.id, userId: session.userId })
       }
       throw new DomainError('refresh_token_invalid')
     },

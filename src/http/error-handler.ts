@@ -8,7 +8,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { DomainError, errorCatalogue, type ErrorCode } from '../errors.js'
+import { DomainError, errorCatalogue, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 
 /** Fastify's own errors that need more than their status to classify. */
@@ -91,11 +91,21 @@ export function clientError (this: FastifyInstance, err: NodeJS.ErrnoException, 
   socket.destroy(err)
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The code and internal detail of a refusal, logged with the request (app.ts, AccessLog), never sent. */
+    refusal: { code: ErrorCode, detail: ErrorDetail } | null
+  }
+}
+
 export function registerErrorHandling (app: FastifyInstance): void {
+  app.decorateRequest('refusal', null)
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { code, message, retryAfter } = classify(err)
     const status = errorCatalogue[code].status
     if (status >= 500) request.log.error({ err }, 'request failed')
+    // Which user, session or client a refusal concerned: for the access log's line only (the body has code and message).
+    else if (err instanceof DomainError && err.detail !== undefined) request.refusal = { code, detail: err.detail }
     return sendError(reply, code, message, retryAfter)
   })
 

@@ -25,7 +25,7 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { hashSecret, sameHash } from '../../crypto/secrets.js'
-import { DomainError } from '../../errors.js'
+import { DomainError, refusal } from '../../errors.js'
 import type { Counters } from '../../limits/counters.js'
 import { createClientAuthThrottle, type ClientAuthThrottleSettings } from '../../limits/client-auth-throttle.js'
 import type { ClientDirectory } from './client-directory.js'
@@ -74,7 +74,7 @@ export const adminAuth = fp<AdminAuthOptions>(async (app, { directory, counters,
       throw new DomainError('invalid_credentials', 'Admin client authentication failed.')
     }
     await throttle.succeeded(id, request.ip)
-    if (client.kind !== 'admin') throw new DomainError('forbidden')
+    if (client.kind !== 'admin') throw refusal('forbidden', { clientId: id })
     request.adminClientId = id
   }
 
