@@ -24,7 +24,8 @@ import type { Clock } from './clock.js'
 import { normalizeEmail } from './email.js'
 import type { Actor, ClientInfo, EventPage, SecurityEvents } from './security-events.js'
 import type { SessionCache } from './session-cache.js'
-import type { SessionSettings } from './sessions.js'
+import { activeSessionsOf } from './session-kit.js'
+import type { SessionSettings, SessionView } from './sessions.js'
 import type { TokenVersions } from './token-version.js'
 
 export interface AdminUser {
@@ -35,15 +36,8 @@ export interface AdminUser {
   tokenVersion: number
 }
 
-export interface AdminSession {
-  id: string
-  deviceName: string | null
-  userAgent: string | null
-  ip: string | null
-  createdAt: Date
-  lastUsedAt: Date
-  expiresAt: Date
-}
+/** A session as the user's own list shows it, less the caller's "this device" marker. */
+export type AdminSession = Omit<SessionView, 'current'>
 
 /** Who acts, and from where (an admin client's request; nothing for the CLI). */
 export interface Authority {
@@ -114,13 +108,7 @@ export function createAdministration ({ db, clock, versions, events, cache, sett
       const user = await existing(userId)
       const now = clock.now()
       const sessions = await db.session.findMany({
-        where: {
-          userId: user.id,
-          tokenVersion: user.tokenVersion,
-          revokedAt: null,
-          expiresAt: { gt: now },
-          ...(idleMs > 0 && { lastUsedAt: { gt: new Date(now.getTime() - idleMs) } }),
-        },
+        where: activeSessionsOf(user.id, user.tokenVersion, now, idleMs),
         orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
         select: { id: true, deviceName: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, expiresAt: true },
       })

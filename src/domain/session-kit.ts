@@ -17,6 +17,22 @@ export interface SessionActivity {
   lastUsedAt: Date
 }
 
+/**
+ * The sessions whose tokens still work, as a query: the user's, under the
+ * user's current version, not revoked, not expired, not idle past `idleMs`
+ * (0 = no idle limit). What GET /auth/sessions lists, what the admin API
+ * lists and what MAX_SESSIONS_PER_USER counts.
+ */
+export function activeSessionsOf (userId: string, tokenVersion: number, now: Date, idleMs: number) {
+  return {
+    userId,
+    tokenVersion,
+    revokedAt: null,
+    expiresAt: { gt: now },
+    ...(idleMs > 0 && { lastUsedAt: { gt: new Date(now.getTime() - idleMs) } }),
+  }
+}
+
 export type SessionKit = ReturnType<typeof createSessionKit>
 
 export function createSessionKit (deps: SessionDeps) {

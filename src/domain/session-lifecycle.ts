@@ -12,7 +12,7 @@ import { parseRefreshToken } from './refresh-tokens.js'
 import { lockUser, revokeBeyondLimit } from './session-limit.js'
 import { deviceKey } from './devices.js'
 import { SYSTEM, type SecurityEvent } from './security-events.js'
-import type { SessionKit } from './session-kit.js'
+import { activeSessionsOf, type SessionKit } from './session-kit.js'
 import type { SessionLiveness } from './session-liveness.js'
 import type { Sessions } from './sessions.js'
 
@@ -123,13 +123,7 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
     async list (principal) {
       const now = clock.now()
       const sessions = await db.session.findMany({
-        where: {
-          userId: principal.userId,
-          tokenVersion: principal.version,
-          revokedAt: null,
-          expiresAt: { gt: now },
-          ...(idleMs > 0 && { lastUsedAt: { gt: new Date(now.getTime() - idleMs) } }),
-        },
+        where: activeSessionsOf(principal.userId, principal.version, now, idleMs),
         orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
         select: { id: true, deviceName: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, expiresAt: true },
       })

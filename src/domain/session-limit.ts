@@ -16,6 +16,7 @@
  *   to the session cache after the commit, which reaches the other
  *   instances and the revocation feed.
  */
+import { activeSessionsOf } from './session-kit.js'
 import type { Tx } from './token-version.js'
 
 export interface LimitScope {
@@ -42,14 +43,7 @@ export async function lockUser (tx: Tx, userId: string): Promise<number | null> 
 /** Revokes the user's least recently used active sessions beyond the limit; their ids (announce them after the commit). */
 export async function revokeBeyondLimit (tx: Tx, version: number, { userId, keep, limit, now, idleMs }: LimitScope): Promise<string[]> {
   const others = await tx.session.findMany({
-    where: {
-      userId,
-      id: { not: keep },
-      tokenVersion: version,
-      revokedAt: null,
-      expiresAt: { gt: now },
-      ...(idleMs > 0 && { lastUsedAt: { gt: new Date(now.getTime() - idleMs) } }),
-    },
+    where: { ...activeSessionsOf(userId, version, now, idleMs), id: { not: keep } },
     orderBy: [{ lastUsedAt: 'desc' }, { createdAt: 'desc' }, { id: 'desc' }],
     // The `limit - 1` most recently used stay (with the new one); only the rest is read.
     skip: limit - 1,

@@ -14,9 +14,27 @@ import type { Test } from 'tap'
 import { generatePrivateJwk } from '../../src/crypto/keys.js'
 import { createScratchDatabase } from '../../src/db/scratch.js'
 import { TEST_PROVIDER } from './app.js'
-import { startVouch, type VouchProcess } from './process.js'
+import { call, startVouch, type VouchProcess } from './process.js'
 
 export const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** How a revocation reaches the other instance, and how soon it must: each multi-instance suite runs once per variant. */
+export interface BusVariant { name: string, env: Record<string, string>, boundMs: number }
+
+const PROPAGATION_MS = 1000
+
+export const BUS_VARIANTS: readonly BusVariant[] = [
+  { name: 'Redis pub/sub', env: { REDIS_URL }, boundMs: PROPAGATION_MS },
+  TEST_PROVIDER === 'postgresql'
+    ? { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, boundMs: PROPAGATION_MS }
+    : { name: 'no channel, cache TTL 1 s', env: { REVOCATION_CACHE_TTL: '1' }, boundMs: 1000 + 500 },
+]
+
+/** True once `instance` refuses `token` as revoked. */
+export const rejectedBy = (instance: VouchProcess, token: string) => async (): Promise<boolean> => {
+  const res = await call(instance.base, '/auth/me', { token })
+  return res.status === 401 && res.body.code === 'token_revoked'
+}
 
 /** A deployment's shared configuration on a scratch database; `start(name)` starts one more instance of it (its own DATA_DIR). */
 export async function instanceDeployment (t: Test, env: Record<string, string>): Promise<{ start (name: string): Promise<VouchProcess> }> {

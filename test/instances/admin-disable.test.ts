@@ -7,29 +7,13 @@
  */
 import t from 'tap'
 import { randomSecret } from '../../src/crypto/secrets.js'
-import { TEST_PROVIDER } from '../helpers/app.js'
-import { REDIS_URL, twoInstances, within } from '../helpers/instances.js'
-import { call, type VouchProcess } from '../helpers/process.js'
+import { BUS_VARIANTS, rejectedBy, twoInstances, within } from '../helpers/instances.js'
+import { call } from '../helpers/process.js'
 
-const BOUND_MS = 1000
 const ADMIN = { id: 'ops', secret: randomSecret() }
 const admin = { authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}` }
 
-interface Variant { name: string, env: Record<string, string>, boundMs: number }
-
-const variants: Variant[] = [
-  { name: 'Redis pub/sub', env: { REDIS_URL }, boundMs: BOUND_MS },
-  TEST_PROVIDER === 'postgresql'
-    ? { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, boundMs: BOUND_MS }
-    : { name: 'no channel, cache TTL 1 s', env: { REVOCATION_CACHE_TTL: '1' }, boundMs: 1000 + 500 },
-]
-
-const rejectedBy = (instance: VouchProcess, token: string) => async () => {
-  const res = await call(instance.base, '/auth/me', { token })
-  return res.status === 401 && res.body.code === 'token_revoked'
-}
-
-for (const variant of variants) {
+for (const variant of BUS_VARIANTS) {
   t.test(`${variant.name}: an account disabled on A has its tokens refused by B within ${variant.boundMs} ms, and cannot sign in or refresh anywhere`, async (t) => {
     const [a, b] = await twoInstances(t, { ...variant.env, ADMIN_CLIENTS: `${ADMIN.id}:${ADMIN.secret}` })
     const credentials = { email: 'disabled@example.com', password: 'two instances' }
