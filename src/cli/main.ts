@@ -6,7 +6,9 @@
  * in src/cli/output.ts (EXIT).
  */
 import { Command, CommanderError } from 'commander'
+import { registerClients } from './clients.js'
 import { createCliContext } from './context.js'
+import { registerEvents } from './events.js'
 import { registerKeys } from './keys.js'
 import { registerMigrate } from './migrate.js'
 import { EXIT, report } from './output.js'
@@ -14,13 +16,16 @@ import { registerUsers } from './users.js'
 
 const context = createCliContext(process.env)
 const program = new Command('vouch')
-  .description('vouch administration: migrations, signing keys, users (configured by the same environment as the server)')
+  .description('vouch administration: migrations, signing keys, users, security events, API clients ' +
+    '(configured by the same environment as the server)')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride()
 
 registerMigrate(program, context.config)
 registerKeys(program, context.config)
 registerUsers(program, context)
+registerEvents(program, context)
+registerClients(program, context)
 
 let exitCode: number = EXIT.ok
 try {

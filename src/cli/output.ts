@@ -20,6 +20,8 @@ export const EXIT = Object.freeze({
   usage: 2,
   /** The user named by <email|id> does not exist (or its account was deleted). */
   unknownUser: 3,
+  /** The API client named by <id> is not stored (`vouch clients remove`): the same code, "no such thing". */
+  unknownClient: 3,
 })
 
 /** A failure the CLI reports as it is: `code` names it in --json output, `exitCode` ends the process. */

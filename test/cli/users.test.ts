@@ -21,7 +21,7 @@ async function userWithTwoSessions (t: Test) {
 }
 
 const refused = async (t: Test, attempt: Promise<unknown>, code: 'token_revoked' | 'refresh_token_invalid') => {
-  await t.rejects(attempt, new DomainError(code), code)
+  await t.rejects(attempt, { constructor: DomainError, code }, code)
 }
 
 t.test('vouch users show names a user by email or id, with the count of active sessions', async (t) => {
@@ -31,16 +31,18 @@ t.test('vouch users show names a user by email or id, with the count of active s
   const byEmail = await runCli(['users', 'show', ' ADA@example.com ', '--json'], env)
   t.equal(byEmail.code, 0, byEmail.stderr)
   const shown = JSON.parse(byEmail.stdout)
-  t.same(shown, { id: user.id, email: 'ada@example.com', createdAt: user.createdAt.toISOString(), tokenVersion: 0, activeSessions: 1 })
+  t.same(shown, {
+    id: user.id, email: 'ada@example.com', createdAt: user.createdAt.toISOString(), disabledAt: null, tokenVersion: 0, activeSessions: 1,
+  })
 
   const byId = await runCli(['users', 'show', user.id], env)
   t.equal(byId.code, 0, byId.stderr)
-  t.match(byId.stdout, new RegExp(`^id +${user.id}\\nemail +ada@example.com\\ncreatedAt +\\S+\\ntokenVersion +0\\nactiveSessions +1\\n$`))
+  t.match(byId.stdout, new RegExp(`^id +${user.id}\\nemail +ada@example.com\\ncreatedAt +\\S+\\ndisabledAt +-\\ntokenVersion +0\\nactiveSessions +1\\n$`))
 })
 
 t.test('vouch users with an unknown user exits 3 with a clear message; a malformed email or a missing argument exits 2', async (t) => {
   const { env, domain, tokens } = await userWithTwoSessions(t)
-  for (const command of ['show', 'revoke-sessions']) {
+  for (const command of ['show', 'revoke-sessions', 'disable', 'enable']) {
     for (const who of ['nobody@example.com', '3f1b0c8e-0000-4000-8000-000000000000']) {
       const run = await runCli(['users', command, who, '--json'], env)
       t.equal(run.code, 3, `${command} ${who}`)
@@ -98,6 +100,69 @@ t.test('vouch users revoke-sessions tells running servers over PostgreSQL NOTIFY
   await listener.query('SELECT 1')
   t.equal(heard.length, 1)
   t.match(JSON.parse(heard[0]!), { k: 'user', i: user.id })
+
+  const disable = await runCli(['users', 'disable', user.id], env)
+  t.equal(disable.code, 0, disable.stderr)
+  await listener.query('SELECT 1')
+  t.equal(heard.length, 2, 'users disable tells the servers too')
+  t.match(JSON.parse(heard[1]!), { k: 'user', i: user.id })
+})
+
+t.test('vouch users disable kills every token at once and refuses sign-in; enable lets the user sign in again and revives no token', async (t) => {
+  const { env, domain, db, user, tokens } = await userWithTwoSessions(t)
+  const other = await domain.accounts.register('grace@example.com', PASSWORD)
+  const bystander = await domain.sessions.start(other, { deviceName: 'desk' })
+
+  const disable = await runCli(['users', 'disable', 'ada@example.com', '--json'], env)
+  t.equal(disable.code, 0, disable.stderr)
+  const disabled = JSON.parse(disable.stdout)
+  t.same(Object.keys(disabled).sort(), ['announced', 'changed', 'disabledAt', 'email', 'id', 'tokenVersion'])
+  t.match(disabled, {
+    id: user.id, email: 'ada@example.com', tokenVersion: 1, changed: true, announced: TEST_PROVIDER === 'postgresql' ? 'postgres' : 'none',
+  })
+  const row = await db.user.findUniqueOrThrow({ where: { id: user.id } })
+  t.equal(disabled.disabledAt, row.disabledAt?.toISOString(), 'the stored disabledAt is printed')
+  for (const pair of tokens) {
+    await refused(t, domain.sessions.authenticate(pair.accessToken), 'token_revoked')
+    await refused(t, domain.sessions.refresh(pair.refreshToken, {}), 'refresh_token_invalid')
+  }
+  await t.rejects(domain.accounts.signIn('ada@example.com', PASSWORD, { ip: '10.0.0.1' }), { code: 'invalid_credentials' }, 'sign-in is refused')
+  t.ok(await domain.sessions.authenticate(bystander.accessToken), 'another user keeps their session')
+
+  const show = await runCli(['users', 'show', 'ada@example.com'], env)
+  t.match(show.stdout, `\ndisabledAt      ${disabled.disabledAt}\n`)
+  const again = await runCli(['users', 'disable', user.id], env)
+  t.equal(again.code, 0, again.stderr)
+  t.equal(again.stdout, `ada@example.com was already disabled (disabledAt ${disabled.disabledAt}); nothing changed\n`)
+  t.equal((await db.user.findUniqueOrThrow({ where: { id: user.id } })).tokenVersion, 1, 'disabling again bumps nothing')
+
+  const enable = await runCli(['users', 'enable', 'ada@example.com', '--json'], env)
+  t.equal(enable.code, 0, enable.stderr)
+  t.same(JSON.parse(enable.stdout), {
+    id: user.id, email: 'ada@example.com', disabledAt: null, tokenVersion: 1, changed: true, announced: 'none',
+  })
+  const signedIn = await domain.accounts.signIn('ada@example.com', PASSWORD, { ip: '10.0.0.1' })
+  t.equal(signedIn.id, user.id, 'the user signs in again')
+  for (const pair of tokens) await refused(t, domain.sessions.authenticate(pair.accessToken), 'token_revoked')
+  const enableAgain = await runCli(['users', 'enable', user.id], env)
+  t.equal(enableAgain.code, 0, enableAgain.stderr)
+  t.equal(enableAgain.stdout, 'ada@example.com is not disabled; nothing changed\n')
+
+  const recorded = await db.securityEvent.findMany({
+    where: { userId: user.id, type: { in: ['account_disabled', 'account_enabled'] } }, orderBy: { id: 'asc' },
+  })
+  t.same(recorded.map((event) => [event.type, event.actor, event.actorId]), [['account_disabled', 'cli', null], ['account_enabled', 'cli', null]],
+    'each change recorded once, on the CLI\'s authority; the no-ops record nothing')
+})
+
+t.test('vouch users disable and enable print the change for people', async (t) => {
+  const { env, user } = await userWithTwoSessions(t)
+  const disable = await runCli(['users', 'disable', user.id], env)
+  t.equal(disable.code, 0, disable.stderr)
+  t.match(disable.stdout, /^disabled ada@example.com \(disabledAt \S+; tokenVersion 1: every session ended; sign-in refused until enabled; servers told: \w+\)\n$/)
+  const enable = await runCli(['users', 'enable', user.id], env)
+  t.equal(enable.code, 0, enable.stderr)
+  t.equal(enable.stdout, 'enabled ada@example.com: it can sign in again (its old sessions stay ended)\n')
 })
 
 t.test('vouch users delete without --yes exits 2 and changes nothing', async (t) => {
@@ -138,9 +203,9 @@ t.test('vouch users delete --yes erases the account as DELETE /auth/account does
 })
 
 t.test('vouch users and each of its commands have --help', async (t) => {
-  for (const command of [[], ['show'], ['revoke-sessions'], ['delete']]) {
+  for (const command of [[], ['show'], ['disable'], ['enable'], ['revoke-sessions'], ['delete']]) {
     const run = await runCli(['users', ...command, '--help'], {})
-    t.equal(run.code, 0)
+    t.equal(run.code, 0, run.stderr)
     t.match(run.stdout, new RegExp(`^Usage: vouch users${command.map((c) => ` ${c}`).join('')}`))
   }
   const help = await runCli(['users', 'delete', '--help'], {})
