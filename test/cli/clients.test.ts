@@ -8,7 +8,7 @@ if (!cliBuilt()) t.fail(`${CLI} is missing: run npm run build first`)
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 const strongSecret = () => randomBytes(32).toString('base64url')
 
-t.test('vouch clients add prints a secret once that authenticates as the kind it was added as; only its SHA-256 is stored', async (t) => {
+t.test('vouch clients add prints a secret once that authenticates as the kind it was added as (admin API, introspection); only its SHA-256 is stored', async (t) => {
   const { app, db, config, dir } = await createTestApp(t)
   const env = { DATABASE_URL: config.databaseUrl, DATA_DIR: dir }
 
@@ -39,6 +39,14 @@ t.test('vouch clients add prints a secret once that authenticates as the kind it
   t.equal(asResource.json().code, 'forbidden')
   const wrong = await app.inject({ url, headers: { authorization: basic('ops-console', added.secret) } })
   t.equal(wrong.statusCode, 401, "another client's secret is refused")
+
+  // Introspection (plugins/client-auth.ts) takes resource clients only.
+  const introspect = (id: string, secret: string) =>
+    app.inject({ method: 'POST', url: '/auth/introspect', headers: { authorization: basic(id, secret) }, payload: { token: 'x' } })
+  const asResourceServer = await introspect('feed-reader', added.secret)
+  t.equal(asResourceServer.statusCode, 200, 'the resource client introspects')
+  t.same(asResourceServer.json(), { active: false })
+  t.equal((await introspect('ops-console', adminSecret)).statusCode, 401, 'an admin client is no resource server')
 })
 
 t.test('vouch clients list shows id, kind and createdAt, never a secret or its hash; remove deletes one and exits 3 for an unknown id', async (t) => {
