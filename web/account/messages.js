@@ -24,6 +24,7 @@ const BY_CODE = {
     'Sign in again, and change your password if you did not expect this.',
   reset_token_invalid: 'This reset link is invalid, has expired or was already used. Request a new one from the sign-in page.',
   origin_not_allowed: 'This page may not sign in from this address. Open the account page at the address vouch is configured for.',
+  forbidden: 'This is not allowed here.',
   not_found: 'That was not found; it may already be gone.',
   request_timeout: 'The request took too long. Please try again.',
   email_taken: 'An account with this email already exists. Sign in instead, or reset your password.',
