@@ -61,11 +61,17 @@ export interface Config {
     readonly signingKeys: string | undefined
     /** REFRESH_TOKEN_SECRET, base64url, at least 32 bytes. */
     readonly refreshTokenSecret: string | undefined
+    /** VOUCH_MASTER_KEY, base64url, at least 32 bytes: seals the key material stored in the database (else DATA_DIR/master-key). */
+    readonly masterKey: string | undefined
+    /** Seconds between automatic rotations of the stored signing keys; 0 = only `vouch keys rotate`. */
+    readonly keyRotationInterval: number
+    /** Seconds between re-reads of the stored keys (the safety net behind the bus's "keys changed"). */
+    readonly keyReloadInterval: number
     /** Seconds. */
     readonly accessTokenTtl: number
     /** Seconds of clock skew tolerated when checking exp/nbf/iat. */
     readonly clockSkew: number
-    /** Seconds a rotated-in key is published before it signs (npm run keys:rotate). */
+    /** Seconds a rotated-in key is published before it signs. */
     readonly keyPublishDelay: number
   }
   readonly sessions: {
@@ -340,10 +346,10 @@ export function loadConfig (env: Env): Config {
     return raw
   }
 
-  const refreshTokenSecret = (): string | undefined => {
-    const raw = read('REFRESH_TOKEN_SECRET')
+  const secret = (name: string): string | undefined => {
+    const raw = read(name)
     if (raw !== undefined && (!/^[A-Za-z0-9_-]+$/.test(raw) || Buffer.from(raw, 'base64url').length < 32)) {
-      throw new ConfigError('REFRESH_TOKEN_SECRET', 'must be base64url encoding at least 32 random bytes')
+      throw new ConfigError(name, 'must be base64url encoding at least 32 random bytes')
     }
     return raw
   }
@@ -419,7 +425,10 @@ export function loadConfig (env: Env): Config {
       clientId: clientId(),
       algorithm: oneOf<SigningAlgorithm>('SIGNING_ALG', 'EdDSA', ['EdDSA', 'ES256']),
       signingKeys: read('SIGNING_KEYS'),
-      refreshTokenSecret: refreshTokenSecret(),
+      refreshTokenSecret: secret('REFRESH_TOKEN_SECRET'),
+      masterKey: secret('VOUCH_MASTER_KEY'),
+      keyRotationInterval: int('KEY_ROTATION_INTERVAL', 30 * 86_400, 0, 10 * 365 * 86_400),
+      keyReloadInterval: int('KEY_RELOAD_INTERVAL', 30, 1, 3600),
       accessTokenTtl: int('ACCESS_TOKEN_TTL', 900, 30, 86_400),
       clockSkew: int('CLOCK_SKEW', 5, 0, 300),
       keyPublishDelay: int('KEY_PUBLISH_DELAY', 600, 0, 86_400),

@@ -13,9 +13,7 @@ import { createRedisClient } from './bus/redis.js'
 import { redisCounters } from './limits/counters.js'
 import { createDb, prepareDatabase } from './db/client.js'
 import { applyMigrations } from './db/migrate.js'
-import { loadKeySet } from './crypto/keys.js'
-import { watchKeyFile } from './crypto/key-rotation.js'
-import { loadRefreshKey } from './crypto/refresh-key.js'
+import { keepKeysCurrent, openKeyMaterial } from './domain/signing-keys.js'
 import { tuneV8 } from './runtime.js'
 import { createSecurityEvents } from './domain/security-events.js'
 import { schedulePruning } from './domain/event-pruning.js'
@@ -34,29 +32,32 @@ export async function prepare (config: Config, { migrate = true } = {}) {
     await prepareDatabase(config.databaseUrl)
     await applyMigrations(config.databaseUrl)
   }
-  const keys = await loadKeySet({
-    algorithm: config.tokens.algorithm,
-    signingKeys: config.tokens.signingKeys,
-    dataDir: config.dataDir,
-  })
-  const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, config.dataDir)
-  return { keys, refreshKey }
+  const db = createDb(config.databaseUrl, { pool: config.database })
+  try {
+    return { db, ...await openKeyMaterial(config, db) }
+  } catch (err) {
+    await db.$disconnect()
+    throw err
+  }
 }
 
 export async function serve (config: Config): Promise<void> {
   tuneV8()
   const logger = createLogger(config.logLevel)
   for (const warning of configWarnings(config)) logger.warn(warning)
-  const { keys, refreshKey } = await prepare(config, { migrate: !cluster.isWorker })
-  const db = createDb(config.databaseUrl, { pool: config.database })
+  const { db, keys, refreshKey, store, notes } = await prepare(config, { migrate: !cluster.isWorker })
+  for (const note of notes) logger.info(note)
   const warn = (message: string, err?: unknown) => logger.warn({ err }, message)
   const bus = createBus(config, warn)
   const redis = config.redisUrl === undefined ? undefined : createRedisClient(config.redisUrl, config.redisCommandTimeout)
   redis?.on('error', (err) => warn('redis error', err))
-  // Keys from the key file follow `npm run keys:rotate` without a restart.
-  const stopWatchingKeys = config.tokens.signingKeys === undefined
-    ? watchKeyFile(keys, config.dataDir, 30_000, (err) => warn('cannot re-read the key file', err))
-    : () => {}
+  // Stored keys rotate on schedule (one instance performs each rotation) and every instance follows within seconds.
+  const upkeep = store && keepKeysCurrent(keys, store, {
+    bus,
+    intervalMs: config.tokens.keyReloadInterval * 1000,
+    onError: (err) => warn('cannot re-read or rotate the signing keys', err),
+    onRotated: (rotation) => logger.info({ rotation }, 'signing key rotated'),
+  })
   // Built here (not by the domain's default) so that this process keeps it pruned: events older than EVENT_RETENTION_DAYS go, now and hourly.
   const events = createSecurityEvents({ db, settings: config.events, onListenerError: (err) => logger.error({ err }, 'background work failed') })
   const stopPruning = schedulePruning(events, { onError: (err) => warn('cannot prune security events', err) })
@@ -68,7 +69,7 @@ export async function serve (config: Config): Promise<void> {
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
-    stopWatchingKeys()
+    upkeep?.stop()
     stopPruning()
     await app.close()
     await bus.close()

@@ -22,7 +22,7 @@ export function createClusterBus (): InvalidationBus {
   state.healthy = true
   return {
     publish (event) { process.send?.({ type: TYPE, payload: encode(event) } satisfies RelayMessage) },
-    subscribe (handler) { state.handler = handler },
+    subscribe (handler) { state.handlers.push(handler) },
     get healthy () { return state.healthy && process.connected },
     onReconnect (handler) { state.reconnectHandlers.push(handler) },
     async close () { process.off('message', onMessage) },

@@ -15,7 +15,7 @@ export function encode (event: Invalidation): string {
 export function decode (message: string): Invalidation | undefined {
   try {
     const { o, k, i } = JSON.parse(message) as { o?: unknown, k?: unknown, i?: unknown }
-    if (o === INSTANCE_ID || typeof i !== 'string' || (k !== 'user' && k !== 'session')) return undefined
+    if (o === INSTANCE_ID || typeof i !== 'string' || (k !== 'user' && k !== 'session' && k !== 'keys')) return undefined
     return { kind: k, id: i }
   } catch {
     return undefined
@@ -27,7 +27,7 @@ export type BusLog = (message: string, err?: unknown) => void
 /** The reconnect/handler bookkeeping every transport shares. */
 export class BusState {
   healthy = false
-  handler: (event: Invalidation) => void = () => {}
+  readonly handlers: Array<(event: Invalidation) => void> = []
   readonly reconnectHandlers: Array<() => void> = []
 
   /** The transport is connected and subscribed again: trust resumes from an empty cache. */
@@ -38,6 +38,6 @@ export class BusState {
 
   receive (message: string): void {
     const event = decode(message)
-    if (event !== undefined) this.handler(event)
+    if (event !== undefined) for (const handler of this.handlers) handler(event)
   }
 }

@@ -57,7 +57,7 @@ export function createPostgresBus (databaseUrl: string, log: BusLog): Invalidati
       if (current === undefined) return
       current.query('SELECT pg_notify($1, $2)', [CHANNEL, encode(event)]).catch((err) => log('postgres notify failed', err))
     },
-    subscribe (handler) { state.handler = handler },
+    subscribe (handler) { state.handlers.push(handler) },
     get healthy () { return state.healthy },
     onReconnect (handler) { state.reconnectHandlers.push(handler) },
     async close () {

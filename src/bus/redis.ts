@@ -98,7 +98,7 @@ export function createRedisBus ({ url, keyPrefix, timeoutMs }: RedisSettings, lo
 
   return {
     publish (event) { send(encode(event)) },
-    subscribe (handler) { state.handler = handler },
+    subscribe (handler) { state.handlers.push(handler) },
     get healthy () { return state.healthy },
     onReconnect (handler) { state.reconnectHandlers.push(handler) },
     async close () {

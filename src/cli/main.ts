@@ -22,7 +22,7 @@ const program = new Command('vouch')
   .exitOverride()
 
 registerMigrate(program, context.config)
-registerKeys(program, context.config)
+registerKeys(program, context)
 registerUsers(program, context)
 registerEvents(program, context)
 registerClients(program, context)

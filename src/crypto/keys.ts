@@ -5,9 +5,9 @@
  * and tokens signed by the old ones keep verifying until they expire; the
  * JWKS holds public parameters only. A key's `kid` is its RFC 7638 thumbprint.
  *
- * Keys come from SIGNING_KEYS (JWK JSON or PKCS#8 PEM), or else from
- * `<dataDir>/signing-keys.json`, created with one new key (mode 0600) on
- * first start.
+ * Keys come from SIGNING_KEYS (JWK JSON or PKCS#8 PEM), or else from the
+ * database (domain/signing-keys.ts), which imports the key file earlier
+ * versions kept in `<dataDir>/signing-keys.json` once.
  */
 import { KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -17,7 +17,6 @@ import {
   type CryptoKey, type JWK,
 } from 'jose'
 import { ConfigError, type SigningAlgorithm } from '../config.js'
-import { writePrivateFile } from './private-file.js'
 
 export interface PublicJwk {
   kty: string
@@ -54,39 +53,35 @@ export interface KeySet {
   /** Public key by kid, for verification: every key not retired. */
   readonly byKid: ReadonlyMap<string, CryptoKey>
   readonly jwks: { readonly keys: readonly PublicJwk[] }
-  /** Swaps in a new list of keys (a reloaded key file). */
+  /** Swaps in a new list of keys (the stored keys, re-read). */
   replace (keys: readonly SigningKey[]): void
-}
-
-export interface KeySource {
-  algorithm: SigningAlgorithm
-  /** SIGNING_KEYS, unparsed. */
-  signingKeys: string | undefined
-  dataDir: string
+  /** Sets what a token naming an unknown kid may trigger before it is refused: a re-read of the stored keys. */
+  onUnknownKid (handler: () => Promise<void>): void
+  /** Runs that handler (nothing for keys that cannot change, such as SIGNING_KEYS). */
+  unknownKid (): Promise<void>
 }
 
 const PRIVATE_PARAMS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
 const KEY_FILE = 'signing-keys.json'
 
-export async function loadKeySet (source: KeySource): Promise<KeySet> {
-  const privateJwks = source.signingKeys !== undefined
-    ? await parseConfiguredKeys(source.signingKeys, source.algorithm)
-    : await loadOrCreateKeyFile(keyFileOf(source.dataDir), source.algorithm)
-  const keys = await Promise.all(privateJwks.map((jwk) => toSigningKey(jwk, source.algorithm)))
-  return buildKeySet(source.algorithm, keys)
+/** The key set of SIGNING_KEYS. */
+export async function loadConfiguredKeySet (signingKeys: string, algorithm: SigningAlgorithm): Promise<KeySet> {
+  const privateJwks = await parseConfiguredKeys(signingKeys, algorithm)
+  return buildKeySet(algorithm, await Promise.all(privateJwks.map((jwk) => toSigningKey(jwk, algorithm))))
 }
 
 export function buildKeySet (algorithm: SigningAlgorithm, keys: readonly SigningKey[], now: () => number = Date.now): KeySet {
   interface Snapshot { current: SigningKey, byKid: Map<string, CryptoKey>, jwks: { keys: PublicJwk[] }, validUntil: number }
   let all = keys
   let snapshot: Snapshot | undefined
+  let unknownKid = async () => {}
 
   const take = (): Snapshot => {
     const at = now()
     if (snapshot !== undefined && at < snapshot.validUntil) return snapshot
     const live = all.filter((key) => key.retiresAt === undefined || key.retiresAt > at)
     const current = live.find((key) => key.activatesAt === undefined || key.activatesAt <= at) ?? live[0]
-    if (current === undefined) throw new Error('every signing key has retired: rotate keys (npm run keys:rotate)')
+    if (current === undefined) throw new Error('every signing key has retired: rotate keys (vouch keys rotate)')
     // The snapshot holds until the next activation or retirement.
     const changes = all.flatMap((key) => [key.activatesAt, key.retiresAt]).filter((t): t is number => t !== undefined && t > at)
     snapshot = {
@@ -108,6 +103,8 @@ export function buildKeySet (algorithm: SigningAlgorithm, keys: readonly Signing
       all = next
       snapshot = undefined
     },
+    onUnknownKid (handler) { unknownKid = handler },
+    unknownKid: () => unknownKid(),
   }
   set.replace(keys)
   take()
@@ -191,12 +188,7 @@ function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/**
- * Reads the generated key file, adding a new key of `algorithm` in front when
- * it has none (first start, or SIGNING_ALG changed). Keys of other algorithms
- * stay in the file but are not loaded.
- */
-/** The keys stored in a key file (all algorithms), or [] when there is none. */
+/** The keys in a key file of an earlier version (all algorithms), or [] when there is none. */
 export async function readKeyFile (file: string): Promise<Array<JWK & KeySchedule>> {
   let stored: JWK[] = []
   let text: string | undefined
@@ -222,23 +214,10 @@ export async function readKeyFile (file: string): Promise<Array<JWK & KeySchedul
   return stored
 }
 
-export async function writeKeyFile (file: string, keys: readonly JWK[]): Promise<void> {
-  await writePrivateFile(file, JSON.stringify({ keys }, null, 2) + '\n')
-}
-
 export function keyFileOf (dataDir: string): string {
   return path.join(dataDir, KEY_FILE)
 }
 
 export function hasAlgorithm (jwk: JWK, algorithm: SigningAlgorithm): boolean {
   return algorithmOf(jwk) === algorithm
-}
-
-async function loadOrCreateKeyFile (file: string, algorithm: SigningAlgorithm): Promise<JWK[]> {
-  const stored = await readKeyFile(file)
-  const usable = stored.filter((jwk) => algorithmOf(jwk) === algorithm)
-  if (usable.length > 0) return usable
-  const fresh = await generatePrivateJwk(algorithm)
-  await writeKeyFile(file, [fresh, ...stored])
-  return [fresh]
 }

@@ -50,8 +50,13 @@ export { ACCESS_TOKEN_TYPE }
 const VERIFIED_CACHE = { maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 }
 
 export function createAccessTokens (keys: KeySet, settings: AccessTokenSettings, clock: Clock): AccessTokens {
-  const resolveKey = (header: JWTHeaderParameters) => {
-    const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid)
+  // A kid this process does not know may be a key another instance just
+  // rotated in (and signs with when KEY_PUBLISH_DELAY is shorter than the
+  // news takes): re-read the stored keys (at most once a second) before refusing.
+  const resolveKey = async (header: JWTHeaderParameters) => {
+    if (header.kid === undefined) throw new DomainError('invalid_token')
+    if (!keys.byKid.has(header.kid)) await keys.unknownKid()
+    const key = keys.byKid.get(header.kid)
     if (key === undefined) throw new DomainError('invalid_token')
     return key
   }

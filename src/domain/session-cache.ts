@@ -42,13 +42,14 @@ export interface SessionState {
   user: UserProfile
 }
 
-export type Invalidation = { kind: 'user', id: string } | { kind: 'session', id: string }
+/** What the bus carries: a user's or a session's revocation state changed, or the stored signing keys did (id: the new kid). */
+export type Invalidation = { kind: 'user', id: string } | { kind: 'session', id: string } | { kind: 'keys', id: string }
 
 /** Carries invalidations between instances. */
 export interface InvalidationBus {
   /** Tells the other instances (fire and forget; a lost message is covered by the TTL). */
   publish (event: Invalidation): void
-  /** Registers the handler for invalidations from other instances. */
+  /** Registers a handler for invalidations from other instances (every handler hears every one). */
   subscribe (handler: (event: Invalidation) => void): void
   /** False while the bus cannot guarantee delivery (disconnected). */
   readonly healthy: boolean
@@ -126,6 +127,7 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
   }
 
   const apply = (event: Invalidation) => {
+    if (event.kind === 'keys') return
     invalidations += 1
     if (event.kind === 'session') {
       drop(event.id)

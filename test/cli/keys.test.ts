@@ -1,17 +1,36 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
+import type { JWK } from 'jose'
+import { loadSealer } from '../../src/crypto/sealing.js'
+import { createDb } from '../../src/db/client.js'
 import { cliBuilt, CLI, runCli } from '../helpers/cli.js'
 
 if (!cliBuilt()) t.fail(`${CLI} is missing: run npm run build first`)
 
 const PRIVATE_PARAMS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 
+/** A data folder and a migrated SQLite database in it. */
 async function dataDir (t: Test): Promise<{ DATA_DIR: string, DATABASE_URL: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vouch-cli-keys-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return { DATA_DIR: dir, DATABASE_URL: `file:${path.join(dir, 'unused.db')}` }
+  const env = { DATA_DIR: dir, DATABASE_URL: `file:${path.join(dir, 'vouch.db')}` }
+  const migrate = await runCli(['migrate'], env)
+  if (migrate.code !== 0) throw new Error(migrate.stderr)
+  return env
+}
+
+/** The stored private keys, opened with the data folder's master key (what only the server can do). */
+async function storedPrivateKeys (env: { DATA_DIR: string, DATABASE_URL: string }): Promise<JWK[]> {
+  const db = createDb(env.DATABASE_URL)
+  try {
+    const sealer = await loadSealer(undefined, env.DATA_DIR)
+    return (await db.signingKey.findMany({ orderBy: { generation: 'desc' } }))
+      .map((row) => JSON.parse(sealer.open(row.sealedPrivateJwk, `signing-key:${row.kid}`)) as JWK)
+  } finally {
+    await db.$disconnect()
+  }
 }
 
 t.test('vouch keys rotate adds a published key that signs later; the key it replaces is scheduled to retire', async (t) => {
@@ -28,13 +47,13 @@ t.test('vouch keys rotate adds a published key that signs later; the key it repl
 
   const second = await runCli(['keys', 'rotate'], env)
   t.equal(second.code, 0, second.stderr)
-  t.match(second.stdout, /^added \S+, signing from \S+\nretiring (\S+) at \S+\n$/)
+  t.match(second.stdout, /^added \S+ \(generation 2\), signing from \S+\nretiring (\S+) at \S+\n$/)
   t.equal(/retiring (\S+)/.exec(second.stdout)?.[1], added.added.kid)
 
   const list = await runCli(['keys', 'list', '--json'], env)
   t.equal(list.code, 0, list.stderr)
   const { source, keys } = JSON.parse(list.stdout)
-  t.equal(source, path.join(env.DATA_DIR, 'signing-keys.json'))
+  t.equal(source, 'database')
   t.equal(keys.length, 2)
   t.same(keys.map((key: { status: string }) => key.status), ['signing', 'verifying'])
   t.equal(keys[1].kid, added.added.kid)
@@ -49,7 +68,9 @@ t.test('vouch keys rotate adds a published key that signs later; the key it repl
 t.test('vouch keys list never prints private key material', async (t) => {
   const env = await dataDir(t)
   await runCli(['keys', 'rotate'], env)
-  const stored = JSON.parse(await readFile(path.join(env.DATA_DIR, 'signing-keys.json'), 'utf8')).keys
+  await runCli(['keys', 'rotate'], env)
+  const stored = await storedPrivateKeys(env) as unknown as Array<Record<string, unknown>>
+  t.equal(stored.length, 2)
   for (const args of [['keys', 'list'], ['keys', 'list', '--json']]) {
     const run = await runCli(args, env)
     t.equal(run.code, 0)
@@ -65,8 +86,8 @@ t.test('vouch keys list never prints private key material', async (t) => {
 t.test('vouch keys list reads SIGNING_KEYS when set, and keys rotate refuses with exit code 2', async (t) => {
   const env = await dataDir(t)
   await runCli(['keys', 'rotate'], env)
-  const stored = await readFile(path.join(env.DATA_DIR, 'signing-keys.json'), 'utf8')
-  const configured = { ...env, SIGNING_KEYS: stored }
+  const stored = await storedPrivateKeys(env)
+  const configured = { ...env, SIGNING_KEYS: JSON.stringify({ keys: stored }) }
 
   const list = await runCli(['keys', 'list', '--json'], configured)
   t.equal(list.code, 0, list.stderr)
@@ -77,7 +98,7 @@ t.test('vouch keys list reads SIGNING_KEYS when set, and keys rotate refuses wit
   t.equal(rotate.code, 2)
   t.match(rotate.stderr, /SIGNING_KEYS is set/)
   t.equal(JSON.parse(rotate.stdout).error.code, 'signing_keys_configured')
-  t.equal(await readFile(path.join(env.DATA_DIR, 'signing-keys.json'), 'utf8'), stored, 'the key file is untouched')
+  t.same(await storedPrivateKeys(env), stored, 'the stored keys are untouched')
 })
 
 t.test('vouch keys, keys list and keys rotate have --help', async (t) => {

@@ -1,6 +1,7 @@
 /**
- * Signing keys (src/crypto/keys.ts): generated and kept when nothing is
- * configured, loaded from SIGNING_KEYS as JWK or PKCS#8 PEM otherwise; the
+ * Signing keys (src/crypto/keys.ts, src/domain/signing-keys.ts): created in
+ * the database when nothing is configured (a key file of an earlier version
+ * is imported), loaded from SIGNING_KEYS as JWK or PKCS#8 PEM otherwise; the
  * first key signs, every key is published, the JWKS holds public parameters
  * only, and a kid is the key's RFC 7638 thumbprint.
  */
@@ -14,8 +15,11 @@ import {
   type JWK, type JWTPayload,
 } from 'jose'
 import { ConfigError, type SigningAlgorithm } from '../../src/config.js'
-import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
-import { createTestApp } from '../helpers/app.js'
+import { buildKeySet, loadConfiguredKeySet, type KeySet } from '../../src/crypto/keys.js'
+import { loadSealer } from '../../src/crypto/sealing.js'
+import { createSigningKeyStore } from '../../src/domain/signing-keys.js'
+import type { Db } from '../../src/db/client.js'
+import { createTestApp, createTestDatabase } from '../helpers/app.js'
 import { me, register } from '../helpers/client.js'
 
 const KEY_FILE = 'signing-keys.json'
@@ -41,11 +45,22 @@ function withoutPrivate (jwk: JWK): JWK {
   return rest
 }
 
-const fromEnv = (signingKeys: string, algorithm: SigningAlgorithm = 'EdDSA') =>
-  loadKeySet({ algorithm, signingKeys, dataDir: path.join(tmpdir(), 'vouch-keys-never-written') })
+const fromEnv = (signingKeys: string, algorithm: SigningAlgorithm = 'EdDSA') => loadConfiguredKeySet(signingKeys, algorithm)
 
-async function readKeyFile (dir: string): Promise<JWK[]> {
-  return (JSON.parse(await readFile(path.join(dir, KEY_FILE), 'utf8')) as { keys: JWK[] }).keys
+/** What a start with no SIGNING_KEYS loads: the keys stored in `db` (created, or imported from `dir`'s key file, on first start). */
+async function fromStore (db: Db, dir: string, algorithm: SigningAlgorithm = 'EdDSA'): Promise<KeySet> {
+  const store = createSigningKeyStore(db, await loadSealer(undefined, dir), { algorithm, publishDelay: 0, retireAfter: 60, rotationInterval: 0, dataDir: dir })
+  return buildKeySet(algorithm, (await store.load()).keys)
+}
+
+async function database (t: Test): Promise<{ db: Db, dir: string }> {
+  return createTestDatabase(t)
+}
+
+/** A stored row's private JWK, opened with `dir`'s master key. */
+async function storedPrivateJwk (db: Db, dir: string, kid: string): Promise<JWK> {
+  const row = await db.signingKey.findUniqueOrThrow({ where: { kid } })
+  return JSON.parse((await loadSealer(undefined, dir)).open(row.sealedPrivateJwk, `signing-key:${kid}`)) as JWK
 }
 
 /** Signs with the key set's current key and checks the result against `publicJwk`. */
@@ -67,25 +82,26 @@ async function expectConfigError (t: Test, promise: Promise<unknown>, variable: 
   }
 }
 
-t.test('with no SIGNING_KEYS a key file is generated (mode 0600) and reused on the next start', async (t) => {
-  const dir = path.join(await tempDir(t), 'nested', 'data')
-  const first = await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
-  const file = path.join(dir, KEY_FILE)
-  const info = await stat(file)
-  t.equal(info.mode & 0o777, 0o600, 'only the owner can read the key file')
-  const stored = await readKeyFile(dir)
-  t.equal(stored.length, 1)
-  t.match(stored[0], { kty: 'OKP', crv: 'Ed25519', x: String, d: String }, 'the file holds the private key')
+t.test('with no SIGNING_KEYS a key is created in the database and reused on the next start', async (t) => {
+  const { db, dir } = await database(t)
+  const first = await fromStore(db, dir)
+  const rows = await db.signingKey.findMany()
+  t.equal(rows.length, 1)
+  t.match(rows[0], { kid: first.current.kid, algorithm: 'EdDSA', generation: 1 })
+  t.match(JSON.parse(rows[0]!.publicJwk), { kty: 'OKP', crv: 'Ed25519', x: String }, 'the public key is stored in clear')
+  t.notOk('d' in JSON.parse(rows[0]!.publicJwk))
+  t.match(await storedPrivateJwk(db, dir, first.current.kid), { kty: 'OKP', crv: 'Ed25519', d: String }, 'the private key opens with the master key')
 
-  const second = await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
+  const second = await fromStore(db, dir)
   t.equal(second.current.kid, first.current.kid, 'the same key is used again')
   t.same(second.jwks, first.jwks)
-  t.same(await readKeyFile(dir), stored, 'the file is not rewritten')
+  t.equal(await db.signingKey.count(), 1, 'no key is added')
 })
 
 t.test('the JWKS holds public parameters only, with kid, alg and use: "sig"', async (t) => {
+  const { db, dir } = await database(t)
   for (const algorithm of ['EdDSA', 'ES256'] as const) {
-    const keys = await loadKeySet({ algorithm, signingKeys: undefined, dataDir: await tempDir(t) })
+    const keys = await fromStore(db, dir, algorithm)
     t.equal(keys.jwks.keys.length, 1)
     const [published] = keys.jwks.keys
     t.same(Object.keys(published!).sort(),
@@ -106,11 +122,11 @@ t.test('the JWKS endpoint publishes the same public-only keys', async (t) => {
 })
 
 t.test('a kid is the RFC 7638 thumbprint of the key', async (t) => {
-  const dir = await tempDir(t)
-  const keys = await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
-  const [stored] = await readKeyFile(dir)
-  t.equal(keys.current.kid, await calculateJwkThumbprint(stored!))
-  t.equal(keys.current.kid, await calculateJwkThumbprint(withoutPrivate(stored!)), 'the same from the public half')
+  const { db, dir } = await database(t)
+  const keys = await fromStore(db, dir)
+  const stored = await storedPrivateJwk(db, dir, keys.current.kid)
+  t.equal(keys.current.kid, await calculateJwkThumbprint(stored))
+  t.equal(keys.current.kid, await calculateJwkThumbprint(withoutPrivate(stored)), 'the same from the public half')
 
   const ec = await privateJwk('ES256')
   const ecKeys = await fromEnv(JSON.stringify(ec), 'ES256')
@@ -213,52 +229,48 @@ t.test('SIGNING_KEYS=null stops start-up with a ConfigError naming SIGNING_KEYS'
   await expectConfigError(t, fromEnv('null'), 'SIGNING_KEYS', 'JSON null')
 })
 
-t.test('switching SIGNING_ALG to ES256 generates an ES256 key and keeps the Ed25519 key in the file', async (t) => {
-  const dir = await tempDir(t)
-  const ed = await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
-  const [edStored] = await readKeyFile(dir)
-
-  const es = await loadKeySet({ algorithm: 'ES256', signingKeys: undefined, dataDir: dir })
+t.test('switching SIGNING_ALG to ES256 creates an ES256 key and keeps the Ed25519 key', async (t) => {
+  const { db, dir } = await database(t)
+  const ed = await fromStore(db, dir, 'EdDSA')
+  const es = await fromStore(db, dir, 'ES256')
   t.equal(es.algorithm, 'ES256')
   t.match(es.jwks.keys, [{ kty: 'EC', crv: 'P-256', alg: 'ES256' }], 'only the ES256 key is loaded and published')
   t.equal(es.jwks.keys.length, 1)
-  const stored = await readKeyFile(dir)
-  t.equal(stored.length, 2, 'the file now holds both keys')
-  t.match(stored[0], { kty: 'EC', crv: 'P-256', d: String }, 'the new key comes first')
-  t.same(stored[1], edStored, 'the Ed25519 key is kept unchanged')
-  t.equal((await stat(path.join(dir, KEY_FILE))).mode & 0o777, 0o600, 'still owner-only')
+  t.equal(await db.signingKey.count(), 2, 'the table now holds both keys')
 
   // Switching back picks up the kept key: tokens it signed still verify.
-  const back = await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
+  const back = await fromStore(db, dir, 'EdDSA')
   t.equal(back.current.kid, ed.current.kid)
-  const again = await loadKeySet({ algorithm: 'ES256', signingKeys: undefined, dataDir: dir })
-  t.equal(again.current.kid, es.current.kid, 'and no further key is generated')
-  t.equal((await readKeyFile(dir)).length, 2)
+  const again = await fromStore(db, dir, 'ES256')
+  t.equal(again.current.kid, es.current.kid, 'and no further key is created')
+  t.equal(await db.signingKey.count(), 2)
 })
 
-t.test('an unreadable or corrupt key file stops start-up with a ConfigError naming DATA_DIR', async (t) => {
+t.test('an unreadable or corrupt key file of an earlier version stops start-up with a ConfigError naming DATA_DIR', async (t) => {
+  const { db } = await database(t)
   const corrupt = await tempDir(t)
   await writeFile(path.join(corrupt, KEY_FILE), '{ not json')
-  await expectConfigError(t, loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: corrupt }), 'DATA_DIR', 'not JSON')
+  await expectConfigError(t, fromStore(db, corrupt), 'DATA_DIR', 'not JSON')
 
   const directory = await tempDir(t)
   await mkdir(path.join(directory, KEY_FILE))
-  await expectConfigError(t, loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: directory }), 'DATA_DIR', 'a directory')
+  await expectConfigError(t, fromStore(db, directory), 'DATA_DIR', 'a directory')
+  t.equal(await db.signingKey.count(), 0, 'no key is created in place of keys that could not be read')
 })
 
 t.test('a key file that is JSON but not a key set stops start-up with a ConfigError naming DATA_DIR', async (t) => {
+  const { db } = await database(t)
   for (const content of ['{}', '[]', '{"keys": "x"}', '{"keys": [null]}']) {
     const dir = await tempDir(t)
     await writeFile(path.join(dir, KEY_FILE), content)
-    await expectConfigError(t, loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir }), 'DATA_DIR', content)
+    await expectConfigError(t, fromStore(db, dir), 'DATA_DIR', content)
   }
 })
 
-t.test('a key written into an existing, looser key file leaves it owner-only', async (t) => {
-  const dir = await tempDir(t)
-  await loadKeySet({ algorithm: 'EdDSA', signingKeys: undefined, dataDir: dir })
-  const { chmod } = await import('node:fs/promises')
-  await chmod(path.join(dir, KEY_FILE), 0o644)
-  await loadKeySet({ algorithm: 'ES256', signingKeys: undefined, dataDir: dir })
-  t.equal((await stat(path.join(dir, KEY_FILE))).mode & 0o777, 0o600)
+t.test('the generated master key is owner-only, in an owner-only folder', async (t) => {
+  const dir = path.join(await tempDir(t), 'nested', 'data')
+  const { db } = await database(t)
+  await fromStore(db, dir)
+  t.equal((await stat(path.join(dir, 'master-key'))).mode & 0o777, 0o600)
+  t.equal((await stat(dir)).mode & 0o777, 0o700)
 })

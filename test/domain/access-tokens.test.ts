@@ -11,7 +11,7 @@ import { SignJWT, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jo
 import { createVerifier } from '@vouch/verifier'
 import { ACCESS_TOKEN_TYPE, accessTokenVerifyOptions } from '@vouch/verifier/protocol'
 import type { SigningAlgorithm } from '../../src/config.js'
-import { generatePrivateJwk, loadKeySet, type KeySet } from '../../src/crypto/keys.js'
+import { generatePrivateJwk, loadConfiguredKeySet, type KeySet } from '../../src/crypto/keys.js'
 import { createAccessTokens, type AccessTokenSettings } from '../../src/domain/access-tokens.js'
 import { createTestApp } from '../helpers/app.js'
 import { createTestClock } from '../helpers/clock.js'
@@ -21,7 +21,7 @@ const SETTINGS: AccessTokenSettings = { issuer: 'https://auth.example', audience
 const SUBJECT = { userId: 'b6f5ad1c-3f4e-4f59-9d4a-3c1f0f3e8a11', sessionId: '0d7c1e7a-8e4b-4a3f-bb1e-5e0e9c1d2f33', version: 3 }
 
 async function keySet (algorithm: SigningAlgorithm): Promise<KeySet> {
-  return loadKeySet({ algorithm, signingKeys: JSON.stringify(await generatePrivateJwk(algorithm)), dataDir: '/nonexistent' })
+  return loadConfiguredKeySet(JSON.stringify(await generatePrivateJwk(algorithm)), algorithm)
 }
 
 const parts = (token: string) => token.split('.') as [string, string, string]

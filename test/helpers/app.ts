@@ -16,8 +16,8 @@ import { createDb, type Db } from '../../src/db/client.js'
 import { createScratchDatabase } from '../../src/db/scratch.js'
 import type { Provider } from '../../src/db/schema.js'
 import { applyMigrations } from '../../src/db/migrate.js'
-import { loadKeySet, type KeySet } from '../../src/crypto/keys.js'
-import { loadRefreshKey } from '../../src/crypto/refresh-key.js'
+import type { KeySet } from '../../src/crypto/keys.js'
+import { openKeyMaterial } from '../../src/domain/signing-keys.js'
 import type { PasswordHasher } from '../../src/crypto/passwords.js'
 import type { InvalidationBus } from '../../src/domain/session-cache.js'
 import type { SecurityEvents } from '../../src/domain/security-events.js'
@@ -89,9 +89,9 @@ async function createTestDeps (t: Test, options: TestOptions) {
   const config: Config = options.productionArgon2
     ? loaded
     : { ...loaded, passwords: { ...loaded.passwords, argon2: CHEAP_ARGON2 } }
-  const keys = options.keys ??
-    await loadKeySet({ algorithm: config.tokens.algorithm, signingKeys: config.tokens.signingKeys, dataDir: dir })
-  const refreshKey = await loadRefreshKey(config.tokens.refreshTokenSecret, dir)
+  const material = await openKeyMaterial(config, db)
+  const keys = options.keys ?? material.keys
+  const { refreshKey } = material
   return {
     db: options.db ?? db,
     dir, config, keys, refreshKey, clock: createTestClock(),

@@ -21,7 +21,7 @@ t.test('a 2-worker cluster prepares in a worker of its own, serves the flow and 
   const vouch = await startVouch(t, { DATA_DIR: dir, DATABASE_URL: database.url, JWT_ISSUER: 'http://vouch.test', WORKERS: '2' }, 'src/cluster.ts')
   const { base } = vouch
 
-  await stat(path.join(dir, 'signing-keys.json'))
+  await stat(path.join(dir, 'master-key')) // the preparing worker created the key material
   const registered = await call(base, '/auth/register', { body: { email: 'cluster@example.com', password: 'a long enough password' } })
   t.equal(registered.status, 201, 'the migrated database takes a registration')
   t.equal((await call(base, '/auth/me', { token: registered.body.accessToken })).status, 200)

@@ -25,8 +25,8 @@ t.test('a listening server migrates, creates its key, serves the whole flow and 
   })
   const { base } = vouch
 
-  const keyFile = await stat(path.join(dir, 'signing-keys.json'))
-  t.equal(keyFile.mode & 0o777, 0o600, 'the generated key file is private')
+  const masterKey = await stat(path.join(dir, 'master-key'))
+  t.equal(masterKey.mode & 0o777, 0o600, 'the generated master key is private')
 
   t.equal((await call(base, '/health/live')).status, 200)
   t.equal((await call(base, '/health/ready')).status, 200)

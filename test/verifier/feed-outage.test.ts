@@ -93,11 +93,15 @@ t.test('with fallback: introspect, a lost feed falls back to asking vouch', asyn
 })
 
 t.test('the verifier picks up a rotated-in signing key without a restart', async (t) => {
-  const { app, keys, dir } = await createTestApp(t, {
+  const { app, keys, db, dir } = await createTestApp(t, {
     env: { RESOURCE_CLIENTS: `${CLIENT.id}:${CLIENT.secret}`, REVOCATION_FEED_HEARTBEAT_MS: '200', JWT_ISSUER: 'http://vouch.test' },
   })
-  const { rotateKeyFile, watchKeyFile } = await import('../../src/crypto/key-rotation.js')
-  t.teardown(watchKeyFile(keys, dir, 50, (err) => { throw err }))
+  const { createSigningKeyStore, keepKeysCurrent } = await import('../../src/domain/signing-keys.js')
+  const { loadSealer } = await import('../../src/crypto/sealing.js')
+  const { localBus } = await import('../../src/domain/session-cache.js')
+  const store = createSigningKeyStore(db, await loadSealer(undefined, dir), { algorithm: 'EdDSA', publishDelay: 0.3, retireAfter: 60, rotationInterval: 0, dataDir: dir })
+  const upkeep = keepKeysCurrent(keys, store, { bus: localBus(), intervalMs: 50, onError: (err) => { throw err }, onRotated: () => {} })
+  t.teardown(upkeep.stop)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const verifier = createVerifier({
@@ -108,7 +112,7 @@ t.test('the verifier picks up a rotated-in signing key without a restart', async
   const before = await register(app)
   t.equal(await outcome(verifier, before.accessToken), 'accepted')
 
-  await rotateKeyFile({ dataDir: dir, algorithm: 'EdDSA', publishDelay: 0.3, retireAfter: 60 })
+  await store.rotate({ force: true })
   await sleep(600)
   const after = await register(app)
   const { decodeProtectedHeader } = await import('jose')
