@@ -522,6 +522,12 @@ export function configWarnings (config: Config): string[] {
       'vouch at another URL refuse every token: a production deployment must set PUBLIC_URL to the URL clients use ' +
       '(e.g. PUBLIC_URL=https://auth.example.com).')
   }
+  const stored = config.tokens.signingKeys === undefined || config.tokens.refreshTokenSecret === undefined
+  if (stored && config.tokens.masterKey === undefined && config.databaseUrl.startsWith('postgres')) {
+    warnings.push('VOUCH_MASTER_KEY is not set: the key material in the PostgreSQL database is sealed under a master key ' +
+      `generated into ${config.dataDir}/master-key. Every instance of the deployment needs that same secret: set ` +
+      'VOUCH_MASTER_KEY to it on each (an instance with another one refuses to start).')
+  }
   return warnings
 }
 

@@ -265,8 +265,8 @@ t.test('resource-server client secrets must be long and random-looking; the refu
 
 t.test('every variable loadConfig reads is documented in .env.example', async (t) => {
   const source = await readFile(`${ROOT}src/config.ts`, 'utf8')
-  // read('X'), int('X', ...), oneOf('X', ...), oneOf<T>('X', ...), url('X', ...)
-  const names = [...new Set([...source.matchAll(/\b(?:read|int|oneOf|url)(?:<[^>(]*>)?\('([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!))]
+  // read('X'), int('X', ...), oneOf('X', ...), oneOf<T>('X', ...), url('X', ...), secret('X')
+  const names = [...new Set([...source.matchAll(/\b(?:read|int|oneOf|url|secret)(?:<[^>(]*>)?\('([A-Z][A-Z0-9_]*)'/g)].map((match) => match[1]!))]
   t.ok(names.length >= 15, `found the variables in src/config.ts (${names.length})`)
   for (const known of ['PORT', 'HOST', 'DATABASE_URL', 'SIGNING_ALG', 'SIGNING_KEYS', 'TRUST_PROXY', 'REFRESH_TOKEN_SECRET']) {
     t.ok(names.includes(known), `the extraction finds ${known}`)
@@ -283,4 +283,16 @@ t.test('every variable loadConfig reads is documented in .env.example', async (t
     // Documented as an assignment, commented out or not: `NAME=...` or `# NAME=...`.
     t.match(example, new RegExp(`^[#\\s]*${name}=`, 'm'), `${name} is in .env.example`)
   }
+})
+
+t.test('VOUCH_MASTER_KEY: a short or non-base64url value stops the start; PostgreSQL without it warns, naming the variable', async (t) => {
+  for (const bad of ['short', 'not base64url!'.repeat(4)]) {
+    const err = thrownBy(() => loadConfig({ VOUCH_MASTER_KEY: bad })) as Error
+    t.type(err, ConfigError)
+    t.match(err.message, /^VOUCH_MASTER_KEY: /)
+  }
+  const postgres = { DATABASE_URL: 'postgresql://vouch@127.0.0.1:5432/vouch' }
+  t.match(configWarnings(loadConfig(postgres)).join('\n'), /VOUCH_MASTER_KEY is not set/)
+  t.notMatch(configWarnings(loadConfig({ ...postgres, VOUCH_MASTER_KEY: 'a'.repeat(43) })).join('\n'), /VOUCH_MASTER_KEY/)
+  t.notMatch(configWarnings(loadConfig({})).join('\n'), /VOUCH_MASTER_KEY/, 'the embedded default needs no master key')
 })
