@@ -18,6 +18,7 @@ import { applyMigrations } from '../../src/db/migrate.js'
 import { createScratchDatabase } from '../../src/db/scratch.js'
 import { freePort } from '../helpers/process.js'
 import { createPostgresFront, type PostgresFront } from '../helpers/postgres-front.js'
+import { requirePostgres } from '../helpers/services.js'
 
 const POOL = { poolSize: 4, statementTimeout: 30_000, connectTimeout: 2000 }
 
@@ -102,6 +103,7 @@ const bumpInTransaction = (db: Db, userId: string) => () => db.$transaction(asyn
 })
 
 t.test('a backend terminated in the middle of a transaction (57P01 admin_shutdown, as a fast shutdown sends) is unavailable', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t)
   const err = await blockedOnUserRow(f, bumpInTransaction(f.db, f.userId), async (pid) => {
     await f.admin.query('SELECT pg_terminate_backend($1)', [pid])
@@ -119,6 +121,7 @@ t.test('a backend terminated in the middle of a transaction (57P01 admin_shutdow
 })
 
 t.test('a server that is shutting down (57P03 cannot_connect_now) is unavailable, for queries and transactions alike', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t)
   // Every pooled connection goes, as in a shutdown; new ones are refused.
   await f.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
@@ -137,6 +140,7 @@ t.test('a server that is shutting down (57P03 cannot_connect_now) is unavailable
 })
 
 t.test('other refusals at connection time: connection exceptions (class 08), too many connections (53300), idle session timeout (57P05)', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t)
   // A client of its own, with no pooled connection: each query connects anew.
   const db = createDb(f.front.urlFor(f.url), { pool: POOL })
@@ -156,6 +160,7 @@ t.test('other refusals at connection time: connection exceptions (class 08), too
 })
 
 t.test('a statement cancelled by statement_timeout (57014) is unavailable: the database is too slow right now', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t, { ...POOL, statementTimeout: 300 })
   const err = await blockedOnUserRow(f, () => f.db.user.update({ where: { id: f.userId }, data: { tokenVersion: { increment: 1 } } }), async () => {})
   t.equal(sqlState(err), '57014')
@@ -166,6 +171,7 @@ t.test('a statement cancelled by statement_timeout (57014) is unavailable: the d
 })
 
 t.test('a connection cut in the middle of a query or a transaction is unavailable', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t)
   const txErr = await blockedOnUserRow(f, bumpInTransaction(f.db, f.userId), async () => { f.front.dropAll() })
   t.ok(isDatabaseUnavailable(txErr), `inside a transaction (${(txErr as Error).message})`)
@@ -197,6 +203,7 @@ t.test('a refused connection and a server that never answers are unavailable', a
 })
 
 t.test('errors that say the request itself is wrong are not unavailable', async (t) => {
+  if (!await requirePostgres(t)) return
   const f = await fixture(t)
   const email = (await f.db.user.findUniqueOrThrow({ where: { id: f.userId } })).email
   const duplicate = await failureOf(() => f.db.user.create({ data: { email, passwordHash: 'x' } }))

@@ -15,8 +15,10 @@ import { createDb } from '../../src/db/client.js'
 import { createTestApp } from '../helpers/app.js'
 import { register } from '../helpers/client.js'
 import { createCuttableProxy } from '../helpers/proxy.js'
+import { requirePostgres } from '../helpers/services.js'
 
 t.test('with the database gone, authenticated calls get 503, and recover without a restart', async (t) => {
+  if (!await requirePostgres(t)) return
   const database = await createScratchDatabase('postgresql')
   t.teardown(() => database.drop())
   await applyMigrations(database.url)

@@ -17,8 +17,10 @@ import { createDb } from '../../src/db/client.js'
 import { createTestApp } from '../helpers/app.js'
 import { PASSWORD, bearer, post, register } from '../helpers/client.js'
 import { createPostgresFront } from '../helpers/postgres-front.js'
+import { requirePostgres } from '../helpers/services.js'
 
 t.test('a PostgreSQL shutdown in the middle of a transaction answers 503, never 500, and the instance recovers', async (t) => {
+  if (!await requirePostgres(t)) return
   const database = await createScratchDatabase('postgresql')
   t.teardown(() => database.drop())
   await applyMigrations(database.url)
