@@ -11,8 +11,7 @@ import { createScratchDatabase } from '../../src/db/scratch.js'
 import { TEST_PROVIDER, createTestApp } from '../helpers/app.js'
 import { PASSWORD, codeOf, register, uniqueEmail } from '../helpers/client.js'
 import { call, startVouch } from '../helpers/process.js'
-
-const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL, requireRedis } from '../helpers/services.js'
 
 function signIn (app: FastifyInstance, email: string, password: string, ip = '127.0.0.1') {
   return app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: ip })
@@ -89,6 +88,7 @@ t.test('each IP has a request budget on /auth routes; health and JWKS are not li
 })
 
 t.test('with Redis, limits hold across two instances', async (t) => {
+  if (!await requireRedis(t)) return
   const database = await createScratchDatabase(TEST_PROVIDER)
   t.teardown(() => database.drop())
   const shared = {

@@ -18,6 +18,7 @@ import { TEST_PROVIDER } from '../helpers/app.js'
 import { PASSWORD, uniqueEmail } from '../helpers/client.js'
 import { REDIS_URL, twoInstances } from '../helpers/instances.js'
 import { call, type JsonResponse, type VouchProcess } from '../helpers/process.js'
+import { requireServicesOf } from '../helpers/services.js'
 
 const BOUND_MS = 1000
 const WARM_CALLS = 5
@@ -33,6 +34,7 @@ const revoked = (res: JsonResponse) => res.status === 401 && res.body?.code === 
 
 for (const bus of buses) {
   t.test(`${bus.name}: a cached /auth/me profile is gone after account deletion, at once on A and within ${BOUND_MS} ms on B`, async (t) => {
+    if (!await requireServicesOf(t, bus.env)) return
     const [a, b] = await twoInstances(t, bus.env)
     const email = uniqueEmail('profile')
     const registered = (await call(a.base, '/auth/register', { body: { email, password: PASSWORD } })).body

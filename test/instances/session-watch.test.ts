@@ -13,6 +13,7 @@ import { TEST_PROVIDER } from '../helpers/app.js'
 import { REDIS_URL, twoInstances } from '../helpers/instances.js'
 import { call } from '../helpers/process.js'
 import { named, openEventStream } from '../helpers/event-stream.js'
+import { requireServicesOf } from '../helpers/services.js'
 
 const BOUND_MS = 1000
 
@@ -25,6 +26,7 @@ const variants: Array<{ name: string, env: Record<string, string> }> = [
 
 for (const variant of variants) {
   t.test(`${variant.name}: a page watching on B learns within ${BOUND_MS} ms that it was signed out through A`, async (t) => {
+    if (!await requireServicesOf(t, variant.env)) return
     const [a, b] = await twoInstances(t, variant.env)
     const credentials = { email: 'watch@example.com', password: 'two instances' }
     const phone = (await call(a.base, '/auth/register', { body: credentials })).body
