@@ -2,7 +2,8 @@
  * Two real vouch processes of one deployment: one database, the same signing
  * key, refresh secret and issuer, each its own DATA_DIR; `env` adds the
  * invalidation bus (REDIS_URL) or anything else. Everything is removed at
- * teardown.
+ * teardown. A test that starts them with REDIS_URL guards with
+ * requireServicesOf (./services.ts) first.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,8 +16,9 @@ import { generatePrivateJwk } from '../../src/crypto/keys.js'
 import { createScratchDatabase } from '../../src/db/scratch.js'
 import { TEST_PROVIDER } from './app.js'
 import { call, startVouch, type VouchProcess } from './process.js'
+import { REDIS_URL } from './services.js'
 
-export const REDIS_URL = process.env.VOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export { REDIS_URL }
 
 /** How a revocation reaches the other instance, and how soon it must: each multi-instance suite runs once per variant. */
 export interface BusVariant { name: string, env: Record<string, string>, boundMs: number }

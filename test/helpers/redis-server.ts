@@ -2,12 +2,15 @@
  * A redis-server of the test's own on a free loopback port, so that a test
  * may freeze it (SIGSTOP: connections stay open, nothing answers) without
  * touching the machine's shared Redis. Killed at teardown, thawed first.
+ * The executable is VOUCH_REDIS_SERVER (redis-server on the PATH by
+ * default); a test guards with requireRedisServer (./services.ts) first.
  */
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import { freePort } from './process.js'
+import { REDIS_SERVER } from './services.js'
 
 export interface RedisServer {
   url: string
@@ -32,7 +35,7 @@ function answersPing (port: number, timeoutMs = 500): Promise<boolean> {
 
 export async function startRedisServer (t: Test): Promise<RedisServer> {
   const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
