@@ -64,7 +64,11 @@ async function worker (): Promise<void> {
   const { prepare, serve } = await import('./start.js')
   const config = loadConfig(process.env)
   if (process.env[PREPARE_ONLY] === '1') {
-    await prepare(config)
+    const { createLogger } = await import('./app.js')
+    const logger = createLogger(config.logLevel)
+    const { db, notes } = await prepare(config)
+    for (const note of notes) logger.info(note)
+    await db.$disconnect()
     process.exit(0)
   }
   await serve(config)
