@@ -124,7 +124,8 @@ for (const algorithm of ['EdDSA', 'ES256'] as const) {
 
 
 t.test('PyJWT (Python) accepts vouch\'s access tokens knowing only the issuer, EdDSA and ES256', {
-  skip: !hasPyJwt && process.env.CI !== 'true' ? PYJWT_MISSING : false,
+  // .ci/run installs PyJWT and sets VOUCH_REQUIRE_SERVICES=1: there its absence fails.
+  skip: !hasPyJwt && process.env.CI !== 'true' && process.env.VOUCH_REQUIRE_SERVICES !== '1' ? PYJWT_MISSING : false,
 }, async (t) => {
   if (!hasPyJwt) {
     t.fail(`${PYJWT_MISSING}: CI must have it`)
