@@ -28,6 +28,7 @@ const FORMAT = 'v1'
 const NONCE_BYTES = 12
 
 export class WrongMasterKey extends Error {
+  override name = 'WrongMasterKey'
   constructor (readonly source: string) {
     super(`the stored key material was sealed under another master key than ${source}`)
   }

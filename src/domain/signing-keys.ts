@@ -94,8 +94,9 @@ export function createSigningKeyStore (db: Db, sealer: Sealer, settings: Signing
   const opened = new Map<string, SigningKey>()
 
   const wrongMasterKey = (what: string): ConfigError => new ConfigError('VOUCH_MASTER_KEY',
-    `the ${what} in the database were sealed under another master key than the one this process has ` +
-    `(from ${sealer.source}); start every instance with the VOUCH_MASTER_KEY the deployment's keys were created under`)
+    `the ${what} in the database do not open with the master key this process has (from ${sealer.source}): ` +
+    'they were sealed under another one (or altered); start every instance with the VOUCH_MASTER_KEY ' +
+    "the deployment's keys were created under")
 
   const rows = () => db.signingKey.findMany({ where: { algorithm }, orderBy: { generation: 'desc' } })
   type Row = Awaited<ReturnType<typeof rows>>[number]

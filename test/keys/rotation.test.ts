@@ -9,8 +9,8 @@ import { decodeProtectedHeader } from 'jose'
 import { loadSealer } from '../../src/crypto/sealing.js'
 import { localBus } from '../../src/domain/session-cache.js'
 import { createSigningKeyStore, keepKeysCurrent, type SigningKeySettings } from '../../src/domain/signing-keys.js'
-import type { Db } from '../../src/db/client.js'
-import { createTestApp } from '../helpers/app.js'
+import { createDb, type Db } from '../../src/db/client.js'
+import { createTestApp, createTestDatabase } from '../helpers/app.js'
 import { codeOf, login, me, register } from '../helpers/client.js'
 
 async function storeOf (db: Db, dir: string, settings: Partial<SigningKeySettings> = {}, now?: () => number) {
@@ -64,4 +64,28 @@ t.test('by default the replaced key retires an access-token lifetime (plus skew)
   const result = (await store.rotate({ force: true }))!
   t.equal(result.added.activatesAt, '2030-01-01T00:10:00.000Z', 'published 600 s before signing')
   t.equal(result.retiring[0]!.retiresAt, '2030-01-01T00:25:05.000Z', 'retired 905 s after the new key signs')
+})
+
+t.test('instances racing to rotate a due key: exactly one inserts the next generation, the others find it done', async (t) => {
+  const { db, dir, url } = await createTestDatabase(t)
+  const at = { now: Date.now() }
+  const first = await storeOf(db, dir, { rotationInterval: 60 }, () => at.now)
+  const [initial] = (await first.load()).keys
+  // Five instances, each with its own database client (its own connection), see the key due at the same moment.
+  const clients = Array.from({ length: 5 }, () => createDb(url))
+  t.teardown(() => Promise.all(clients.map((client) => client.$disconnect())))
+  const stores = await Promise.all(clients.map((client) => storeOf(client, dir, { rotationInterval: 60 }, () => at.now)))
+  t.equal(await Promise.all(stores.map((store) => store.rotate())).then((results) => results.filter(Boolean).length), 0,
+    'not yet due: nobody rotates')
+
+  at.now += 61_000
+  const results = await Promise.all(stores.map((store) => store.rotate()))
+  const done = results.filter((result) => result !== undefined)
+  t.equal(done.length, 1, 'one rotation')
+  t.same(done[0]!.retiring.map((key) => key.kid), [initial!.kid])
+  const rows = await db.signingKey.findMany({ orderBy: { generation: 'asc' } })
+  t.same(rows.map((row) => row.generation), [1, 2], 'one new generation')
+  t.equal(rows[1]!.kid, done[0]!.added.kid)
+  t.equal(await Promise.all(stores.map((store) => store.rotate())).then((again) => again.filter(Boolean).length), 0,
+    'and the new key is not due again')
 })
