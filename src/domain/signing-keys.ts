@@ -26,6 +26,7 @@
  *   names a kid they do not know.
  */
 import { readFile, rm } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
 import type { JWK } from 'jose'
 import { ConfigError, type Config, type SigningAlgorithm } from '../config.js'
@@ -305,7 +306,19 @@ export function keepKeysCurrent (keys: KeySet, store: SigningKeyStore, { bus, in
     await reload()
   }
   bus.subscribe((event) => { if (event.kind === 'keys') void reload() })
-  keys.onUnknownKid(() => Date.now() - lastReload >= 1000 ? reload() : running ?? Promise.resolve())
+  // A re-read that starts after the token arrived, at most one a second: a
+  // request within a second of the last re-read waits for the next one rather
+  // than being refused (that re-read may have just missed a rotation).
+  let unknownKid: Promise<void> | undefined
+  keys.onUnknownKid(() => {
+    unknownKid ??= (async () => {
+      const wait = lastReload + 1000 - Date.now()
+      if (wait > 0) await sleep(wait)
+      await running
+      await reload()
+    })().finally(() => { unknownKid = undefined })
+    return unknownKid
+  })
   const timer = setInterval(() => { void tick() }, intervalMs)
   timer.unref()
   void tick()

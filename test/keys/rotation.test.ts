@@ -5,7 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { decodeProtectedHeader } from 'jose'
+import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { buildKeySet } from '../../src/crypto/keys.js'
+import { createAccessTokens } from '../../src/domain/access-tokens.js'
 import { loadSealer } from '../../src/crypto/sealing.js'
 import { localBus } from '../../src/domain/session-cache.js'
 import { createSigningKeyStore, keepKeysCurrent, type SigningKeySettings } from '../../src/domain/signing-keys.js'
@@ -88,4 +90,28 @@ t.test('instances racing to rotate a due key: exactly one inserts the next gener
   t.equal(rows[1]!.kid, done[0]!.added.kid)
   t.equal(await Promise.all(stores.map((store) => store.rotate())).then((again) => again.filter(Boolean).length), 0,
     'and the new key is not due again')
+})
+
+t.test('a token signed by a key rotated in elsewhere a moment after this instance re-read the table is accepted, not refused', async (t) => {
+  const { app, keys, db, dir, config, clock } = await createTestApp(t)
+  const here = await storeOf(db, dir)
+  const upkeep = keepKeysCurrent(keys, here, { bus: localBus(), intervalMs: 60_000, onError: (err) => { throw err }, onRotated: () => {} })
+  t.teardown(upkeep.stop)
+  const user = await register(app)
+  await upkeep.reload() // this instance has just read the table: the next re-read would be throttled
+
+  // Another instance rotates with no publication delay and signs at once; no bus message reaches this one.
+  const elsewhere = await storeOf(db, dir, { publishDelay: 0 })
+  const rotated = (await elsewhere.rotate({ force: true }))!
+  const theirKeys = buildKeySet('EdDSA', (await elsewhere.load()).keys)
+  t.equal(theirKeys.current.kid, rotated.added.kid)
+  const { sub, sid, ver } = decodeJwt(user.accessToken) as { sub: string, sid: string, ver: number }
+  const token = createAccessTokens(theirKeys, {
+    issuer: config.tokens.issuer, audience: config.tokens.audience, clientId: config.tokens.clientId,
+    ttl: config.tokens.accessTokenTtl, clockSkew: config.tokens.clockSkew,
+  }, clock).issue({ userId: sub, sessionId: sid, version: ver })
+
+  const res = await me(app, token)
+  t.equal(res.statusCode, 200, 'the unknown kid made this instance re-read the table (once the throttle allowed) before deciding')
+  t.ok(keys.byKid.has(rotated.added.kid))
 })
