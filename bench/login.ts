@@ -22,7 +22,7 @@
  */
 import path from 'node:path'
 import { loadConfig } from '../src/config.js'
-import { Client, int, mb, median, ms, percentile, procStats, ratio, root, sampleProcess, sleep, startNode, startVouch, vouchEnv, type NodeServer } from './lib/harness.js'
+import { Client, int, mb, median, ms, percentile, procStats, ratio, root, sampleProcess, sleep, startNode, startVouch, vouchEnv } from './lib/harness.js'
 import { BENCH_PASSWORD, createInstance, registerUsers, type Instance } from './lib/instances.js'
 import { profileProcess, profileTables } from './lib/profile.js'
 import type { Context, Section, Table, Target } from './lib/report.js'
@@ -141,7 +141,7 @@ export async function loginBench (ctx: Context): Promise<Section> {
   const logins: Slice[] = []
   const tables: Table[] = []
   let idle: EventLoop | undefined
-  let single = NaN
+  let single: number
   let rssPeakKb = 0
   const probes: Record<'idle' | 'storm', Probe> = { idle: { reused: [], fresh: [], open: [] }, storm: { reused: [], fresh: [], open: [] } }
   let rss: Awaited<ReturnType<typeof rssAfterStorm>> | undefined

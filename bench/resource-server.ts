@@ -30,7 +30,6 @@ import type { Context, Section, Target } from './lib/report.js'
 
 const CONNECTIONS = 32
 const USERS = 100
-const PASSWORD = 'benchmark password'
 const TARGET_KNOWN = 0.7
 const TARGET_FRESH = 0.3
 const CLIENT_ID = 'bench-api'
@@ -101,7 +100,7 @@ export async function resourceServerBench (ctx: Context): Promise<Section> {
   const instance = await createInstance('sqlite')
   const secret = randomBytes(32).toString('base64url')
   const runs: Run[] = []
-  let issuance = { tokens: 0, seconds: 0 }
+  let issuance: { tokens: number, seconds: number }
   try {
     const vouch = await startVouch({ label: 'vouch', env: { ...instance.env, RESOURCE_CLIENTS: `${CLIENT_ID}:${secret}` } })
     let api: NodeServer | undefined

@@ -20,7 +20,7 @@
  */
 import { buildToday, TODAY_COMMIT, type TodayBuild } from './lib/builds.js'
 import { int, load, mb, mean, ms, procStats, processTree, ratio, sampleProcess, sleep, startBare, startVouch, type LoadResult, type NodeServer, type Usage } from './lib/harness.js'
-import { bearerRequests, createInstance, registerUsers, type BenchUser, type Instance } from './lib/instances.js'
+import { bearerRequests, createInstance, registerUsers, type BenchUser } from './lib/instances.js'
 import { addRoot, profileDir, profileRun, profileTables, topSelfTable, type ProfileSummary } from './lib/profile.js'
 import type { Context, Section, Table, Target } from './lib/report.js'
 

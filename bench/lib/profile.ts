@@ -34,7 +34,7 @@ export function addRoot (dir: string): void {
 }
 
 function shortUrl (url: string): string {
-  let u = url.replace(/^file:\/\//, '')
+  const u = url.replace(/^file:\/\//, '')
   for (const r of roots) if (u.startsWith(r)) return u.slice(r.length)
   return u
 }

@@ -30,6 +30,7 @@ interface EventsOptions extends OutputOptions {
 }
 
 /** Characters a terminal acts on or that reorder a line: C0 and C1 controls, DEL, zero-width and bidi marks and overrides, line separators. */
+// eslint-disable-next-line no-control-regex -- finding control characters is this pattern's job
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g
 
 /** A value as one field of a line: unsafe characters escaped as \uXXXX; quoted when it holds a space, a quote or a backslash, or is empty. */

@@ -29,7 +29,7 @@ const BREAKING = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}]/gu
 const FORMAT = /\p{Cf}/gu
 const ZERO_WIDTH_JOINER = '\u200D'
 /** A pictograph, maybe with a skin tone or a presentation selector, right before a joiner. */
-const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}[\u{1F3FB}-\u{1F3FF}\uFE0E\uFE0F]?$/u
+const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}[\u{1F3FB}-\u{1F3FF}\uFE0E\uFE0F]?$/u // eslint-disable-line no-misleading-character-class -- a modifier or selector alone is what the class matches
 const PICTOGRAPH_AFTER = /^\p{Extended_Pictographic}/u
 const SPACES = /\s+/gu
 

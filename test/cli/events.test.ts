@@ -97,6 +97,7 @@ t.test('vouch events escapes control and bidi characters of user agents and devi
 
   const run = await runCli(['events', user.id], env)
   t.equal(run.code, 0, run.stderr)
+  // eslint-disable-next-line no-control-regex -- the test looks for control characters
   t.notMatch(run.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, 'no control character but the line ends')
   t.equal(run.stdout.trimEnd().split('\n').length, 3, 'one line per event')
   t.match(run.stdout, 'ua="curl\\u001b[2J\\u001b]0;owned\\u0007\\u202egnp.exe\\u000d\\u000afake line"')

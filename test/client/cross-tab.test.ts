@@ -11,7 +11,7 @@
  * the browser's cookies.
  */
 import t, { type Test } from 'tap'
-import { createVouchClient, type FetchLike, type SignOutReason, type VouchClient } from '@vouch/client'
+import { createVouchClient, type FetchLike, type SignOutReason } from '@vouch/client'
 import { PASSWORD, uniqueEmail } from '../helpers/client.js'
 import { startSdkServer } from '../helpers/sdk.js'
 

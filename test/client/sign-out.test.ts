@@ -11,7 +11,7 @@
  * each client learns of its session's end at its next call.
  */
 import t, { type Test } from 'tap'
-import { createVouchClient, VouchError, type SignOutReason, type VouchClient, type VouchClientOptions } from '@vouch/client'
+import { createVouchClient, VouchError, type SignOutReason, type VouchClientOptions } from '@vouch/client'
 import { PASSWORD, uniqueEmail } from '../helpers/client.js'
 import { createCuttableProxy } from '../helpers/proxy.js'
 import { inspectableStorage, startApi, startSdkServer } from '../helpers/sdk.js'

@@ -5,7 +5,7 @@
  * first key signs, every key is published, the JWKS holds public parameters
  * only, and a kid is the key's RFC 7638 thumbprint.
  */
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'

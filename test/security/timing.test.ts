@@ -12,7 +12,7 @@
  * slower than the answer).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { startSmtp, type ReceivedMail } from '../helpers/smtp.js'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createTestApp } from '../helpers/app.js'

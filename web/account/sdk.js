@@ -4,7 +4,7 @@
  * typed from the @vouch/client package. The pages import it from here only,
  * so the URL lives in one place.
  */
-// @ts-ignore -- a URL path that vouch serves, not a file next to this one; the types come from the package below.
+// @ts-expect-error -- a URL path that vouch serves, not a file next to this one; the types come from the package below.
 import * as served from '/account/sdk/index.js'
 
 /** @type {typeof import('@vouch/client')} */
