@@ -17,6 +17,8 @@ import { clientError, frameworkError, registerErrorHandling } from './http/error
 import { serverOptions } from './http/connections.js'
 import { lingerOnEarlyErrors } from './http/lingering-close.js'
 import type { Redis } from 'ioredis'
+import type { Registry } from 'prom-client'
+import { createPasswordHasher } from './crypto/passwords.js'
 import { authenticate } from './http/plugins/authenticate.js'
 import { refreshCookie } from './http/plugins/refresh-cookie.js'
 import { perIpRateLimit } from './http/plugins/rate-limit.js'
@@ -44,6 +46,8 @@ export interface AppDeps extends DomainDeps {
   logger?: FastifyBaseLogger
   /** Holds the per-IP rate-limit counters when several instances share them. */
   redis?: Redis
+  /** Where Prometheus metrics are kept (src/metrics); none when METRICS_PORT is unset. */
+  metrics?: Registry
 }
 
 export const BODY_LIMIT = 64 * 1024
@@ -74,8 +78,10 @@ export function createLogger (level: string, destination?: DestinationStream): F
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps
-  const { accounts, sessions, passwordResets, revocationFeed, sessionWatch, events, administration, apiClients } = createDomain({
+  const passwords = deps.passwords ?? createPasswordHasher(config.passwords.argon2)
+  const { accounts, sessions, passwordResets, revocationFeed, sessionWatch, events, administration, apiClients, cache } = createDomain({
     ...deps,
+    passwords,
     onBackgroundError: deps.onBackgroundError ?? ((err) => app.log.error({ err }, 'background work failed')),
   })
   const services: Services = {
@@ -98,6 +104,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.server.maxConnections = config.connections.maxConnections
 
   registerErrorHandling(app)
+  if (deps.metrics) {
+    // Loaded only when wanted; its hooks time every route registered below.
+    const { instrumentApp } = await import('./metrics/app-metrics.js')
+    instrumentApp(app, deps.metrics, { events, cache, bus: deps.bus, passwords, revocationFeed, sessionWatch })
+  }
   lingerOnEarlyErrors(app)
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)

@@ -35,6 +35,11 @@ async function primary (): Promise<void> {
   cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) })
   await prepareInWorker()
   relayInvalidations()
+  // One scrape for every worker (src/metrics/cluster.ts); prom-client is loaded only when metrics are on.
+  if (config.metrics.port !== undefined) {
+    await (await import('./metrics/cluster.js')).serveClusterMetrics({ host: config.metrics.host, port: config.metrics.port },
+      (err) => console.error(`vouch: metrics: ${err instanceof Error ? err.message : String(err)}`))
+  }
 
   const env = process.env.UV_THREADPOOL_SIZE === undefined
     ? { UV_THREADPOOL_SIZE: String(threadPoolSize(config.workers, availableParallelism())) }

@@ -35,6 +35,8 @@ export interface Config {
   readonly publicUrlDerived: boolean
   /** Worker processes started by src/cluster.ts. */
   readonly workers: number
+  /** Where Prometheus scrapes GET /metrics, never the public port: off while METRICS_PORT is unset. */
+  readonly metrics: { readonly host: string, readonly port: number | undefined }
   readonly logLevel: string
   readonly trustProxy: boolean | number | string
   /** How long a client may hold a connection, and how many one process accepts. */
@@ -413,6 +415,7 @@ export function loadConfig (env: Env): Config {
     publicUrl: served.url,
     publicUrlDerived: served.derived,
     workers: int('WORKERS', availableParallelism(), 1, 256),
+    metrics: { host: read('METRICS_HOST') ?? '127.0.0.1', port: read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65_535) },
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: trustProxy(),
     connections: httpLimits,

@@ -61,8 +61,12 @@ export async function serve (config: Config): Promise<void> {
   // Built here (not by the domain's default) so that this process keeps it pruned: events older than EVENT_RETENTION_DAYS go, now and hourly.
   const events = createSecurityEvents({ db, settings: config.events, onListenerError: (err) => logger.error({ err }, 'background work failed') })
   const stopPruning = schedulePruning(events, { onError: (err) => warn('cannot prune security events', err) })
+  // Prometheus metrics on METRICS_PORT (a cluster worker hands its registry to the primary, which serves the port).
+  const metrics = config.metrics.port === undefined
+    ? undefined
+    : await (await import('./metrics/process.js')).startMetrics({ host: config.metrics.host, port: config.metrics.port }, (err) => warn('cannot collect the metrics', err))
   const app = await buildApp({
-    config, db, keys, refreshKey, bus, logger, events,
+    config, db, keys, refreshKey, bus, logger, events, ...(metrics && { metrics: metrics.registry }),
     ...(redis && { redis, counters: redisCounters(redis, `${config.redisKeyPrefix}login-failures:`, (err) => warn('login throttle: redis unavailable, failing open', err)) }),
   })
 
@@ -72,6 +76,7 @@ export async function serve (config: Config): Promise<void> {
     upkeep?.stop()
     stopPruning()
     await app.close()
+    await metrics?.close()
     await bus.close()
     redis?.disconnect()
     await db.$disconnect()
@@ -82,5 +87,6 @@ export async function serve (config: Config): Promise<void> {
   app.log.info({
     issuer: config.tokens.issuer, audience: config.tokens.audience, metadata: `${config.publicUrl}/.well-known/oauth-authorization-server`,
     kid: keys.current.kid, alg: keys.algorithm, invalidations: busKindFor(config),
+    ...(metrics?.port !== undefined && { metrics: `http://${config.metrics.host}:${metrics.port}/metrics` }),
   }, 'ready')
 }

@@ -24,6 +24,7 @@
  * queue length holds whatever the argon2 parameters and the machine's speed;
  * memory is bounded anyway by HTTP_MAX_CONNECTIONS.
  */
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 import type { Argon2Params } from '../config.js'
@@ -35,7 +36,23 @@ export interface PasswordHasher {
   verify (hash: string | undefined, password: string): Promise<boolean>
   /** True when `hash` was made with weaker parameters than the current ones. */
   needsRehash (hash: string): boolean
+  /** The hashes running and waiting now, read by metrics (src/metrics). */
+  readonly queue?: HashQueue
 }
+
+export interface HashQueue {
+  readonly running: number
+  readonly waiting: number
+}
+
+/** What `passwordHashChannel` carries: one argon2 hash or verification, timed from leaving the queue to its end. */
+export interface PasswordHashTiming {
+  operation: 'hash' | 'verify'
+  seconds: number
+}
+
+/** Timings of every hash of this process, for whoever subscribes (metrics); nothing is timed while nobody does. */
+export const passwordHashChannel = diagnosticsChannel.channel('vouch:password-hash')
 
 export interface HashingLimits {
   /** Hashes running at once. */
@@ -66,11 +83,14 @@ export const DEFAULT_HASHING_LIMITS: HashingLimits = Object.freeze({
   now: () => performance.now(),
 })
 
+/** A gate, and what is in it now. */
+export type HashGate = (<T>(task: () => Promise<T>) => Promise<T>) & { readonly queue: HashQueue }
+
 /**
  * A FIFO gate letting `limits.concurrency` tasks run at once; refuses a task
  * with `service_unavailable` when the head of its queue has waited `maxWaitMs`.
  */
-export function createHashGate ({ concurrency, maxWaitMs, retryAfter, now }: HashingLimits): <T>(task: () => Promise<T>) => Promise<T> {
+export function createHashGate ({ concurrency, maxWaitMs, retryAfter, now }: HashingLimits): HashGate {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`)
   let running = 0
   const waiting: Array<{ since: number, start: () => void }> = []
@@ -79,7 +99,7 @@ export function createHashGate ({ concurrency, maxWaitMs, retryAfter, now }: Has
     if (next === undefined) running--
     else next.start() // the slot passes straight to the next in line
   }
-  return async <T>(task: () => Promise<T>): Promise<T> => {
+  const gate = async <T>(task: () => Promise<T>): Promise<T> => {
     if (running < concurrency) {
       running++
     } else {
@@ -95,6 +115,18 @@ export function createHashGate ({ concurrency, maxWaitMs, retryAfter, now }: Has
       release()
     }
   }
+  return Object.assign(gate, { queue: { get running () { return running }, get waiting () { return waiting.length } } })
+}
+
+/** Runs one argon2 operation, published with its duration when someone listens. */
+async function timed<T> (operation: PasswordHashTiming['operation'], run: () => Promise<T>): Promise<T> {
+  if (!passwordHashChannel.hasSubscribers) return run()
+  const start = performance.now()
+  try {
+    return await run()
+  } finally {
+    passwordHashChannel.publish({ operation, seconds: (performance.now() - start) / 1000 } satisfies PasswordHashTiming)
+  }
 }
 
 export function createPasswordHasher (params: Argon2Params, limits: Partial<HashingLimits> = {}): PasswordHasher {
@@ -108,14 +140,14 @@ export function createPasswordHasher (params: Argon2Params, limits: Partial<Hash
 
   const verifyAgainst = (hash: string, password: string): Promise<boolean> => gated(async () => {
     try {
-      return await argon2.verify(hash, password)
+      return await timed('verify', () => argon2.verify(hash, password))
     } catch {
       return false // a malformed stored hash never verifies
     }
   })
 
   return {
-    hash: (password) => gated(() => argon2.hash(password, options)),
+    hash: (password) => gated(() => timed('hash', () => argon2.hash(password, options))),
     async verify (hash, password) {
       if (hash !== undefined) return verifyAgainst(hash, password)
       await verifyAgainst(await dummy, password)
@@ -133,5 +165,6 @@ export function createPasswordHasher (params: Argon2Params, limits: Partial<Hash
         return true
       }
     },
+    queue: gated.queue,
   }
 }

@@ -86,6 +86,9 @@ export interface SessionCache {
   /** Calls `listener` after every invalidation applied here, from this instance or another. */
   onInvalidation (listener: (event: Invalidation) => void): void
   readonly size: number
+  /** Reads through the cache answered from it, and those that went to the database (for metrics). */
+  readonly hits: number
+  readonly misses: number
   /** Estimated bytes held. */
   readonly bytes: number
   clear (): void
@@ -115,6 +118,8 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
   const byUser = new Map<string, Set<string>>()
   let invalidations = 0
   let bytes = 0
+  let hits = 0
+  let misses = 0
 
   const drop = (sessionId: string) => {
     const entry = entries.get(sessionId)
@@ -174,7 +179,11 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
     get,
     async read (sessionId, load) {
       const cached = get(sessionId)
-      if (cached !== undefined) return cached
+      if (cached !== undefined) {
+        hits += 1
+        return cached
+      }
+      misses += 1
       const before = invalidations
       const state = await load()
       if (state !== null && settings.ttlMs > 0 && bus.healthy && invalidations === before) store(sessionId, state)
@@ -191,6 +200,8 @@ export function createSessionCache (settings: SessionCacheSettings, bus: Invalid
     sessionTouched: drop,
     onInvalidation (listener) { listeners.push(listener) },
     get size () { return entries.size },
+    get hits () { return hits },
+    get misses () { return misses },
     get bytes () { return bytes },
     clear,
   }
