@@ -16,6 +16,7 @@ import { DomainError } from './errors.js'
 import { clientError, frameworkError, registerErrorHandling } from './http/error-handler.js'
 import { serverOptions } from './http/connections.js'
 import { lingerOnEarlyErrors } from './http/lingering-close.js'
+import { echoRequestId, requestIdFor } from './http/request-id.js'
 import type { Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { createPasswordHasher } from './crypto/passwords.js'
@@ -97,6 +98,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     logController: new AccessLog(),
     frameworkErrors: frameworkError,
+    // The request id (logged as reqId): a well-formed X-Request-Id, else a random UUID; never the raw header.
+    genReqId: requestIdFor,
+    requestIdHeader: false,
     clientErrorHandler: clientError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     ...serverOptions(config.connections),
@@ -105,6 +109,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   registerErrorHandling(app)
   if (deps.metrics) {
+  echoRequestId(app) // the first onRequest hook: every later answer carries the id
     // Loaded only when wanted; its hooks time every route registered below.
     const { instrumentApp } = await import('./metrics/app-metrics.js')
     instrumentApp(app, deps.metrics, { events, cache, bus: deps.bus, passwords, revocationFeed, sessionWatch })

@@ -5,11 +5,13 @@
  * with a code from the catalogue in src/errors.ts. Internal details (stack
  * traces, SQL, hashes) are logged, never sent.
  */
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, errorCatalogue, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
+import { REQUEST_ID_HEADER } from './request-id.js'
 
 /** Fastify's own errors that need more than their status to classify. */
 const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode, message?: string }>> = {
@@ -59,8 +61,8 @@ export function sendError (reply: FastifyReply, code: ErrorCode, message: string
  * path parameter over the router's length limit, is answered before any
  * route or hook runs; give it the same shape (and no-store) as every error.
  */
-export function frameworkError (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  reply.header('cache-control', 'no-store')
+export function frameworkError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('cache-control', 'no-store').header(REQUEST_ID_HEADER, request.id) // no hook runs before this answer
   const message = err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid.' : 'A path parameter is too long.'
   return sendError(reply, 'validation_failed', message)
 }
@@ -81,12 +83,14 @@ const CLIENT_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
 export function clientError (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const code: ErrorCode = CLIENT_ERROR_CODES[err.code ?? ''] ?? 'validation_failed'
-  this.log.debug({ err, code }, 'client error; closing the connection')
+  // No request was parsed, so no id was read: a fresh one ties the answer to this line.
+  const reqId = randomUUID()
+  this.log.debug({ err, code, reqId }, 'client error; closing the connection')
   if (socket.writable) {
     const { status, message } = errorCatalogue[code]
     const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], code, message })
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Request-Id: ${reqId}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy(err)
 }
