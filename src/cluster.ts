@@ -10,10 +10,16 @@
  * Prisma or the schema engine, which a worker of its own runs once and
  * takes away when it exits. Workers get the Node flags of src/runtime.ts,
  * and a libuv pool sized for the machine (UV_THREADPOOL_SIZE, unless set).
+ *
+ * The primary logs JSON lines at LOG_LEVEL in the workers' shape
+ * (src/cluster-log.ts, without pino's weight): how many workers it started
+ * and their pids, each worker that dies and the one started in its place,
+ * and the stop.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { relayInvalidations } from './bus/cluster.js'
+import { clusterLogger } from './cluster-log.js'
 import { loadConfig } from './config.js'
 import { exitOnStartupError, threadPoolSize, withNodeFlags } from './runtime.js'
 
@@ -32,6 +38,7 @@ function prepareInWorker (): Promise<void> {
 
 async function primary (): Promise<void> {
   const config = loadConfig(process.env)
+  const logger = clusterLogger(config.logLevel)
   cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) })
   await prepareInWorker()
   relayInvalidations()
@@ -48,21 +55,30 @@ async function primary (): Promise<void> {
   const fork = (): Worker => cluster.fork(env)
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      logger.info({ worker: worker.process.pid, code, signal }, 'worker stopped')
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        logger.info('every worker stopped; exiting')
+        process.exit(0)
+      }
       return
     }
-    console.error(`vouch: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
-    setTimeout(fork, 1000).unref()
+    logger.error({ worker: worker.process.pid, code, signal }, `worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
+    setTimeout(() => logger.info({ worker: fork().process.pid, replaces: worker.process.pid }, 'worker restarted'), 1000).unref()
   })
-  const stop = () => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
+    logger.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping: every worker finishes its requests')
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
-    setTimeout(() => process.exit(1), 15_000).unref()
+    setTimeout(() => {
+      logger.error({ workers: Object.keys(cluster.workers ?? {}).length }, 'workers still running after 15 s; exiting')
+      process.exit(1)
+    }, 15_000).unref()
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  for (let i = 0; i < config.workers; i++) fork()
+  const pids = Array.from({ length: config.workers }, () => fork().process.pid)
+  logger.info({ workers: config.workers, pids }, `started ${config.workers} worker${config.workers === 1 ? '' : 's'}`)
 }
 
 async function worker (): Promise<void> {
