@@ -27,6 +27,7 @@ import { readinessCheck } from './http/readiness.js'
 import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
 import { adminAuth } from './http/plugins/admin-auth.js'
+import { apiDocs } from './http/plugins/openapi.js'
 import { createClientDirectory } from './http/plugins/client-directory.js'
 import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
@@ -139,6 +140,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     directory, counters: clientCounters, limits: config.rateLimits.clients,
   })
   await app.register(adminAuth, { directory, counters: clientCounters, limits: config.rateLimits.clients })
+  if (config.apiDocs) await app.register(apiDocs, { publicUrl: config.publicUrl, cookies: config.cookies })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })
   await app.register(accountRoutes, { services })

@@ -169,6 +169,8 @@ export interface Config {
   }
   /** ACCOUNT_PAGE: serve the account page at /account (and the reset page that RESET_URL points to by default). */
   readonly accountPage: boolean
+  /** API_DOCS: serve the OpenAPI document at /openapi.json and its reference page at /docs. */
+  readonly apiDocs: boolean
   /** Optional: shares invalidations and rate-limit counters between instances. */
   readonly redisUrl: string | undefined
   /** Prefix of every Redis key and channel, so deployments can share a Redis. */
@@ -490,6 +492,7 @@ export function loadConfig (env: Env): Config {
     corsOrigins: origins('CORS_ORIGINS'),
     cookies: cookies(served.url, accountPage),
     accountPage,
+    apiDocs: bool('API_DOCS', true),
     redisUrl: redisUrl(),
     redisKeyPrefix: read('REDIS_KEY_PREFIX') ?? 'vouch:',
     redisCommandTimeout: int('REDIS_COMMAND_TIMEOUT_MS', 50, 50, 60_000),

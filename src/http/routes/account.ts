@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientOf } from '../client-info.js'
 import type { Services } from '../services.js'
-import { AccountDeletion, ErrorResponses, EventPageQuery, eventPageOptions, NoContent, UserEventPage } from '../schemas.js'
+import { AccountDeletion, errorResponses, EventPageQuery, Failures, eventPageOptions, NoContent, UserEventPage } from '../schemas.js'
 
 const bearer = { auth: 'bearer' } as const
 
@@ -12,7 +12,12 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   // Newest first. Each event without its detail (a failed sign-in's reason is for administrators: the caller
   // was told invalid_credentials whatever it was) or the admin client's id; the response schema is the second guard.
   app.get('/auth/events', {
-    config: bearer, schema: { querystring: EventPageQuery, response: { 200: UserEventPage, ...ErrorResponses } },
+    config: bearer,
+    schema: {
+      summary: 'The user\'s security timeline, newest first, by pages',
+      querystring: EventPageQuery,
+      response: { 200: UserEventPage, ...errorResponses(Failures.bearer, Failures.input) },
+    },
   }, async (request) => {
     const page = await events.page(request.principal.userId, eventPageOptions(request.query))
     return {
@@ -22,7 +27,12 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   })
 
   app.delete('/auth/account', {
-    config: bearer, schema: { body: AccountDeletion, response: { 204: NoContent, ...ErrorResponses } },
+    config: bearer,
+    schema: {
+      summary: 'Delete the account: every token dies, personal data is erased',
+      body: AccountDeletion,
+      response: { 204: NoContent, ...errorResponses(Failures.bearer, Failures.body, Failures.cookie, 'invalid_credentials') },
+    },
   }, async (request, reply) => {
     await accounts.deleteAccount(request.principal, request.body.password, clientOf(request))
     return reply.code(204).send(null)

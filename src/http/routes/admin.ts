@@ -13,11 +13,13 @@ import { clientOf } from '../client-info.js'
 import type { Services } from '../services.js'
 import {
   AdminEventPage, AdminSessionList, AdminSessionParams, AdminUser, AdminUserParams, AdminUserQuery,
-  ErrorResponses, EventPageQuery, eventPageOptions, NoContent,
+  errorResponses, EventPageQuery, eventPageOptions, Failures, NoContent,
 } from '../schemas.js'
 
 const admin = { admin: true } as const
-const done = { 204: NoContent, ...ErrorResponses }
+/** Every admin route looks a user up by its parameters (or query): a malformed or unknown one is not_found. */
+const fails = errorResponses(Failures.admin, Failures.input, 'not_found')
+const done = { 204: NoContent, ...fails }
 
 /** The admin client behind the request, and where it called from. */
 function authority (request: FastifyRequest): Authority {
@@ -28,53 +30,54 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   const { administration } = services
 
   app.get('/admin/users', {
-    config: admin, schema: { querystring: AdminUserQuery, response: { 200: AdminUser, ...ErrorResponses } },
+    config: admin, schema: { summary: 'Find a user by email', querystring: AdminUserQuery, response: { 200: AdminUser, ...fails } },
   }, async (request) => ({ user: await administration.findByEmail(request.query.email, authority(request)) }))
 
   app.get('/admin/users/:id', {
-    config: admin, schema: { params: AdminUserParams, response: { 200: AdminUser, ...ErrorResponses } },
+    config: admin, schema: { summary: 'A user', params: AdminUserParams, response: { 200: AdminUser, ...fails } },
   }, async (request) => ({ user: await administration.find(request.params.id, authority(request)) }))
 
   app.get('/admin/users/:id/sessions', {
-    config: admin, schema: { params: AdminUserParams, response: { 200: AdminSessionList, ...ErrorResponses } },
+    config: admin, schema: { summary: 'A user\'s active sessions', params: AdminUserParams, response: { 200: AdminSessionList, ...fails } },
   }, async (request) => ({ sessions: await administration.sessions(request.params.id, authority(request)) }))
 
   app.post('/admin/users/:id/revoke-sessions', {
-    config: admin, schema: { params: AdminUserParams, response: done },
+    config: admin, schema: { summary: 'End every session of a user (one version bump)', params: AdminUserParams, response: done },
   }, async (request, reply) => {
     await administration.revokeSessions(request.params.id, authority(request))
     return reply.code(204).send(null)
   })
 
   app.delete('/admin/users/:id/sessions/:sessionId', {
-    config: admin, schema: { params: AdminSessionParams, response: done },
+    config: admin, schema: { summary: 'End one session of a user', params: AdminSessionParams, response: done },
   }, async (request, reply) => {
     await administration.revokeSession(request.params.id, request.params.sessionId, authority(request))
     return reply.code(204).send(null)
   })
 
   app.post('/admin/users/:id/disable', {
-    config: admin, schema: { params: AdminUserParams, response: done },
+    config: admin, schema: { summary: 'Disable a user: every token dies, sign-in and refresh are refused', params: AdminUserParams, response: done },
   }, async (request, reply) => {
     await administration.disable(request.params.id, authority(request))
     return reply.code(204).send(null)
   })
 
   app.post('/admin/users/:id/enable', {
-    config: admin, schema: { params: AdminUserParams, response: done },
+    config: admin, schema: { summary: 'Enable a disabled user', params: AdminUserParams, response: done },
   }, async (request, reply) => {
     await administration.enable(request.params.id, authority(request))
     return reply.code(204).send(null)
   })
 
   app.delete('/admin/users/:id', {
-    config: admin, schema: { params: AdminUserParams, response: done },
+    config: admin, schema: { summary: 'Delete a user', params: AdminUserParams, response: done },
   }, async (request, reply) => {
     await administration.delete(request.params.id, authority(request))
     return reply.code(204).send(null)
   })
 
   app.get('/admin/users/:id/events', {
-    config: admin, schema: { params: AdminUserParams, querystring: EventPageQuery, response: { 200: AdminEventPage, ...ErrorResponses } },
+    config: admin,
+    schema: { summary: 'A user\'s security timeline, newest first, by pages', params: AdminUserParams, querystring: EventPageQuery, response: { 200: AdminEventPage, ...fails } },
   }, async (request) => administration.events(request.params.id, eventPageOptions(request.query), authority(request)))
 }

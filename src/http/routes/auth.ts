@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientOf, deviceOf } from '../client-info.js'
 import type { Services } from '../services.js'
 import {
-  Accepted, Credentials, ErrorResponses, ForgotPassword, NoContent, PasswordChange, ResetPassword, Profile, RefreshRequest, Registration, TokenPair,
+  Accepted, Credentials, errorResponses, Failures, ForgotPassword, NoContent, PasswordChange, ResetPassword, Profile, RefreshRequest, Registration, TokenPair,
 } from '../schemas.js'
 
 const bearer = { auth: 'bearer' } as const
@@ -12,7 +12,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   const { accounts, sessions, passwordResets } = services
 
   app.post('/auth/register', {
-    schema: { body: Credentials, response: { 201: Registration, ...ErrorResponses } },
+    schema: {
+      summary: 'Create an account and sign in',
+      body: Credentials,
+      response: { 201: Registration, ...errorResponses(Failures.body, Failures.limited, Failures.cookie, 'weak_password', 'email_taken') },
+    },
   }, async (request, reply) => {
     const { email, password, deviceName } = request.body
     const user = await accounts.register(email, password)
@@ -21,7 +25,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   })
 
   app.post('/auth/login', {
-    schema: { body: Credentials, response: { 200: TokenPair, ...ErrorResponses } },
+    schema: {
+      summary: 'Sign in: a new session',
+      body: Credentials,
+      response: { 200: TokenPair, ...errorResponses(Failures.body, Failures.limited, Failures.cookie, 'invalid_credentials') },
+    },
   }, async (request) => {
     const { email, password, deviceName } = request.body
     const user = await accounts.signIn(email, password, clientOf(request))
@@ -29,32 +37,46 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   })
 
   app.post('/auth/refresh', {
-    schema: { body: RefreshRequest, response: { 200: TokenPair, ...ErrorResponses } },
+    schema: {
+      summary: 'Rotate the refresh token: a new token pair for the same session',
+      body: RefreshRequest,
+      response: { 200: TokenPair, ...errorResponses(Failures.body, Failures.limited, Failures.cookie, 'refresh_token_invalid', 'refresh_token_reused') },
+    },
   }, async (request) => sessions.refresh(request.body.refreshToken, deviceOf(request, undefined)))
 
   app.post('/auth/logout', {
-    config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
+    config: bearer, schema: { summary: 'Sign out: end this session', response: { 204: NoContent, ...errorResponses(Failures.bearer, Failures.cookie) } },
   }, async (request, reply) => {
     await sessions.end(request.principal)
     return reply.code(204).send(null)
   })
 
   app.post('/auth/logout-all', {
-    config: bearer, schema: { response: { 204: NoContent, ...ErrorResponses } },
+    config: bearer,
+    schema: { summary: 'Sign out everywhere: every token of the user stops working', response: { 204: NoContent, ...errorResponses(Failures.bearer, Failures.cookie) } },
   }, async (request, reply) => {
     await sessions.endAll(request.principal.userId, request.principal.client)
     return reply.code(204).send(null)
   })
 
   app.post('/auth/password', {
-    config: bearer, schema: { body: PasswordChange, response: { 200: TokenPair, ...ErrorResponses } },
+    config: bearer,
+    schema: {
+      summary: 'Change the password: this session is kept with new tokens, every other one ends',
+      body: PasswordChange,
+      response: { 200: TokenPair, ...errorResponses(Failures.bearer, Failures.body, Failures.cookie, 'invalid_credentials', 'weak_password') },
+    },
   }, async (request) => {
     const { currentPassword, newPassword } = request.body
     return accounts.changePassword(request.principal, currentPassword, newPassword)
   })
 
   app.post('/auth/password/forgot', {
-    schema: { body: ForgotPassword, response: { 202: Accepted, ...ErrorResponses } },
+    schema: {
+      summary: 'Mail a password reset link (the same answer whether the account exists or not)',
+      body: ForgotPassword,
+      response: { 202: Accepted, ...errorResponses(Failures.body, Failures.limited) },
+    },
   }, async (request, reply) => {
     await passwordResets.request(request.body.email, clientOf(request))
     // The same answer whether or not the email has an account.
@@ -62,7 +84,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   })
 
   app.post('/auth/password/reset', {
-    schema: { body: ResetPassword, response: { 200: TokenPair, 204: NoContent, ...ErrorResponses } },
+    schema: {
+      summary: 'Set a new password with a reset link\'s token: every session ends',
+      body: ResetPassword,
+      response: { 200: TokenPair, 204: NoContent, ...errorResponses(Failures.body, Failures.limited, Failures.cookie, 'reset_token_invalid', 'weak_password') },
+    },
   }, async (request, reply) => {
     const { token, newPassword, deviceName } = request.body
     const pair = await passwordResets.reset(token, newPassword, deviceOf(request, deviceName))
@@ -70,6 +96,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   })
 
   app.get('/auth/me', {
-    config: bearer, schema: { response: { 200: Profile, ...ErrorResponses } },
+    config: bearer, schema: { summary: 'The signed-in user', response: { 200: Profile, ...errorResponses(Failures.bearer) } },
   }, async (request) => sessions.profile(request.principal))
 }

@@ -2,13 +2,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Services } from '../services.js'
 import { sendError } from '../error-handler.js'
-import { ErrorResponses, HealthStatus, Jwks, ReadyStatus } from '../schemas.js'
+import { errorResponses, HealthStatus, Jwks, ReadyStatus } from '../schemas.js'
 
 export const discoveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { keys, readiness } = services
 
   app.get('/.well-known/jwks.json', {
-    schema: { response: { 200: Jwks, ...ErrorResponses } },
+    schema: { summary: 'The public keys that verify access tokens (JWKS)', response: { 200: Jwks, ...errorResponses() } },
   }, async (_request, reply) => {
     // Resource servers may cache the key set briefly; a new key is published
     // before it signs anything (see README, key rotation).
@@ -17,13 +17,16 @@ export const discoveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   })
 
   app.get('/health/live', {
-    schema: { response: { 200: HealthStatus } },
+    schema: { summary: 'Liveness: the process answers', response: { 200: HealthStatus, ...errorResponses() } },
   }, async () => ({ status: 'ok' }))
 
   // 503 only without the database; without Redis or the invalidation bus
   // vouch stays correct, and answers 200 "degraded" (src/http/readiness.ts).
   app.get('/health/ready', {
-    schema: { response: { 200: ReadyStatus, ...ErrorResponses } },
+    schema: {
+      summary: 'Readiness: 503 without the database; "degraded" without Redis or the invalidation bus',
+      response: { 200: ReadyStatus, ...errorResponses() },
+    },
   }, async (request, reply) => {
     const { status, checks, cause } = await readiness()
     if (status === 'unavailable') {

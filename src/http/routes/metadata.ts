@@ -15,7 +15,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
 import type { SigningAlgorithm } from '../../config.js'
 import type { Services } from '../services.js'
-import { ErrorResponses } from '../schemas.js'
+import { errorResponses } from '../schemas.js'
 
 /** RFC 6749 §2.3.1 client authentication, accepted by introspection and revocation; revocation also takes public clients (`none`). */
 const CLIENT_SECRET_METHODS = ['client_secret_basic', 'client_secret_post']
@@ -66,7 +66,7 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<{ services: Services, pub
   const document = authorizationServerMetadata({ issuer: services.issuer, publicUrl, algorithm: services.keys.algorithm })
   for (const url of METADATA_PATHS) {
     app.get(url, {
-      schema: { response: { 200: AuthorizationServerMetadata, ...ErrorResponses } },
+      schema: { summary: 'Authorization server metadata (RFC 8414)', response: { 200: AuthorizationServerMetadata, ...errorResponses() } },
     }, async (_request, reply) => {
       // Changes only with the configuration; cached like the JWKS it points to.
       reply.header('cache-control', 'public, max-age=300')

@@ -16,7 +16,7 @@ import { Type } from 'typebox'
 import { FEED_CURSOR_PARAM, FEED_CURSOR_PATTERN, FEED_EVENTS, FEED_PATH, formatFeedEvent, formatHeartbeat, type RevocationBatch } from '@vouch/verifier/protocol'
 import type { Services } from '../services.js'
 import { eventStreams, type EventStream } from '../event-stream.js'
-import { ErrorResponses } from '../schemas.js'
+import { errorResponses, EventStreamResponse, Failures } from '../schemas.js'
 
 export interface ResourceServerOptions {
   services: Services
@@ -54,7 +54,11 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
 
   app.post('/auth/introspect', {
     config: { client: true },
-    schema: { body: IntrospectionRequest, response: { 200: IntrospectionResponse, ...ErrorResponses } },
+    schema: {
+      summary: 'Token introspection (RFC 7662), form-encoded or JSON',
+      body: IntrospectionRequest,
+      response: { 200: IntrospectionResponse, ...errorResponses(Failures.client, Failures.body) },
+    },
   }, async (request) => {
     const claims = await sessions.inspect(request.body.token)
     if (claims === null) return { active: false }
@@ -67,7 +71,8 @@ export const resourceServerRoutes: FastifyPluginAsyncTypebox<ResourceServerOptio
     config: { client: true },
     schema: {
       querystring: Type.Object({ [FEED_CURSOR_PARAM]: Type.Optional(Type.String({ pattern: FEED_CURSOR_PATTERN.source })) }),
-      response: ErrorResponses,
+      summary: 'The revocation feed (server-sent events) that @vouch/verifier follows; 503 past REVOCATION_FEED_MAX_STREAMS',
+      response: { 200: EventStreamResponse, ...errorResponses(Failures.client, Failures.input) },
     },
   }, async (request, reply) => {
     const lastEventId = request.headers['last-event-id']

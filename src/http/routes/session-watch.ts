@@ -24,7 +24,7 @@ import { bearerToken } from '@vouch/verifier/protocol'
 import { SESSION_WATCH_PATH, WATCH_EVENTS } from '@vouch/client/protocol'
 import type { WatchEnd } from '../../domain/session-watch.js'
 import { eventStreams, formatEvent, type EventStream } from '../event-stream.js'
-import { ErrorResponses } from '../schemas.js'
+import { errorResponses, EventStreamResponse, Failures } from '../schemas.js'
 import type { Services } from '../services.js'
 
 // The path and event names are a wire contract with the client SDK: defined there, once.
@@ -50,7 +50,10 @@ export const sessionWatchRoutes: FastifyPluginAsyncTypebox<{ services: Services 
 
   app.get(SESSION_WATCH_PATH, {
     config: { auth: 'bearer' },
-    schema: { response: ErrorResponses },
+    schema: {
+      summary: 'Server-sent events telling a page that its session ended; 429 past the per-user cap, 503 past SESSION_WATCH_MAX_STREAMS',
+      response: { 200: EventStreamResponse, ...errorResponses(Failures.bearer) },
+    },
   }, async (request, reply) => {
     // Authenticated already (config.auth): the token is present, verified and live; its exp is read back from it.
     const { exp } = decodeJwt(bearerToken(request.headers.authorization)!)

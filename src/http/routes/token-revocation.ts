@@ -22,7 +22,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { clientOf } from '../client-info.js'
 import type { Services } from '../services.js'
-import { ErrorResponses } from '../schemas.js'
+import { errorResponses, Failures } from '../schemas.js'
 
 const RevocationRequest = Type.Object({
   token: Type.String({ maxLength: 4096 }),
@@ -41,7 +41,11 @@ export const tokenRevocationRoutes: FastifyPluginAsyncTypebox<{ services: Servic
 
   app.post('/auth/revoke', {
     config: { client: 'optional' },
-    schema: { body: RevocationRequest, response: { 200: EmptyBody, ...ErrorResponses } },
+    schema: {
+      summary: 'Token revocation (RFC 7009), form-encoded or JSON: 200 for unknown and dead tokens too',
+      body: RevocationRequest,
+      response: { 200: EmptyBody, ...errorResponses(Failures.client, Failures.body, Failures.limited) },
+    },
   }, async (request, reply) => {
     const ended = await sessions.revokeByToken(request.body.token, clientOf(request))
     if (ended) request.log.info({ client: request.clientId || undefined }, 'token revoked: session ended')
