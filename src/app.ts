@@ -98,10 +98,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(config.trustProxy),
     return503OnClosing: true,
     logController: new AccessLog(),
-    frameworkErrors: frameworkError,
     // The request id (logged as reqId): a well-formed X-Request-Id, else a random UUID; never the raw header.
     genReqId: requestIdFor,
     requestIdHeader: false,
+    frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     ...serverOptions(config.connections),
@@ -109,8 +109,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.server.maxConnections = config.connections.maxConnections
 
   registerErrorHandling(app)
-  if (deps.metrics) {
   echoRequestId(app) // the first onRequest hook: every later answer carries the id
+  if (deps.metrics) {
     // Loaded only when wanted; its hooks time every route registered below.
     const { instrumentApp } = await import('./metrics/app-metrics.js')
     instrumentApp(app, deps.metrics, { events, cache, bus: deps.bus, passwords, revocationFeed, sessionWatch })
