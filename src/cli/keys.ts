@@ -13,7 +13,7 @@
  */
 import type { Command } from 'commander'
 import { parseConfiguredKeys, toSigningKey } from '../crypto/keys.js'
-import { openSigningKeyStore } from '../domain/signing-keys.js'
+import { listStoredKeys, openSigningKeyStore } from '../domain/signing-keys.js'
 import { createAnnouncer } from './announce.js'
 import type { CliContext } from './context.js'
 import { CliError, EXIT, print, type OutputOptions } from './output.js'
@@ -57,7 +57,7 @@ async function keysOf (context: CliContext): Promise<{ source: string, keys: Key
     const keys = await Promise.all((await parseConfiguredKeys(tokens.signingKeys, tokens.algorithm)).map((jwk) => toSigningKey(jwk, tokens.algorithm)))
     return { source: 'SIGNING_KEYS', keys: listKeys(keys.map((key) => ({ ...key, algorithm: tokens.algorithm })), now) }
   }
-  const stored = await context.db().signingKey.findMany({ orderBy: [{ algorithm: 'asc' }, { generation: 'desc' }] })
+  const stored = await listStoredKeys(context.db())
   const algorithms = [...new Set(stored.map((row) => row.algorithm))]
   return {
     source: 'database',

@@ -81,9 +81,16 @@ export interface SigningKeyStore {
    * another instance rotated first (its key is then in the table).
    */
   rotate (options?: { force?: boolean }): Promise<RotationResult | undefined>
-  list (): Promise<StoredKey[]>
   /** The named secret, created (from `initial`) on first use; the first creator wins. */
   secret (name: string, initial: () => Promise<{ value: string, from?: string }>): Promise<{ value: string, notes: string[] }>
+}
+
+/** Every stored key's public identity and schedule, by algorithm then newest first; no sealed value is read, so no master key is needed. */
+export function listStoredKeys (db: Db): Promise<StoredKey[]> {
+  return db.signingKey.findMany({
+    orderBy: [{ algorithm: 'asc' }, { generation: 'desc' }],
+    select: { kid: true, algorithm: true, generation: true, createdAt: true, activatesAt: true, retiresAt: true },
+  })
 }
 
 const sealName = (kid: string) => `signing-key:${kid}`
@@ -167,8 +174,11 @@ export function createSigningKeyStore (db: Db, sealer: Sealer, settings: Signing
   return {
     async load () {
       let stored = await rows()
-      const notes = stored.length === 0 ? await initialize() : []
-      if (notes.length > 0 || stored.length === 0) stored = await rows()
+      let notes: string[] = []
+      if (stored.length === 0) {
+        notes = await initialize()
+        stored = await rows()
+      }
       const keys = await Promise.all(stored.map(openCached))
       for (const kid of opened.keys()) if (!stored.some((row) => row.kid === kid)) opened.delete(kid)
       return { keys, notes }
@@ -209,13 +219,6 @@ export function createSigningKeyStore (db: Db, sealer: Sealer, settings: Signing
         retiring: retiring.map((key) => ({ kid: key.kid, retiresAt: retiresAt.toISOString() })),
         dropped: dropped.map((key) => key.kid),
       }
-    },
-
-    async list () {
-      return db.signingKey.findMany({
-        orderBy: [{ algorithm: 'asc' }, { generation: 'desc' }],
-        select: { kid: true, algorithm: true, generation: true, createdAt: true, activatesAt: true, retiresAt: true },
-      })
     },
 
     async secret (name, initial) {
