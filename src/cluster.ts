@@ -45,7 +45,7 @@ async function primary (): Promise<void> {
   // One scrape for every worker (src/metrics/cluster.ts); prom-client is loaded only when metrics are on.
   if (config.metrics.port !== undefined) {
     await (await import('./metrics/cluster.js')).serveClusterMetrics({ host: config.metrics.host, port: config.metrics.port },
-      (err) => console.error(`vouch: metrics: ${err instanceof Error ? err.message : String(err)}`))
+      (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'metrics: a scrape failed'))
   }
 
   const env = process.env.UV_THREADPOOL_SIZE === undefined
