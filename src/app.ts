@@ -197,13 +197,15 @@ class AccessLog extends LogController {
   }
 }
 
-/** Every security event leaves a log line: replays and throttled sign-ins as warnings, the rest as information. */
+/** Every security event leaves a log line: replays, throttled sign-ins and failed password checks as warnings, the rest as information. */
 function logSecurityEvents (log: FastifyBaseLogger, events: SecurityEvents): void {
   events.subscribe((event) => {
     if (event.type === 'refresh_token_reused') {
       log.warn({ event }, 'superseded refresh token replayed: session revoked')
     } else if (event.type === 'sign_in_throttled') {
       log.warn({ event }, 'sign-in throttled')
+    } else if (event.type === 'password_check_failed') {
+      log.warn({ event }, 'signed-in caller failed a password check')
     } else {
       log.info({ event }, `security event: ${event.type}`)
     }

@@ -21,7 +21,7 @@ import { normalizeEmail } from './email.js'
 import { checkNewPassword, type PasswordPolicy } from './password-policy.js'
 import type { UserProfile } from './session-cache.js'
 import type { Principal, Sessions, TokenPair } from './sessions.js'
-import { ANONYMOUS, type ClientInfo, type SecurityEvents } from './security-events.js'
+import { ANONYMOUS, type ClientInfo, type PasswordCheckAction, type SecurityEvents } from './security-events.js'
 import type { Bump, BumpConditions, TokenVersions, Tx } from './token-version.js'
 
 /** What a deleted account's password hash becomes: not an argon2 hash, so no password verifies against it. */
@@ -43,8 +43,11 @@ export interface Accounts {
    * or `rate_limited` after too many failures (see limits/login-throttle.ts).
    */
   signIn (email: string, password: string, from: ClientInfo & { ip: string }): Promise<{ id: string, tokenVersion: number }>
-  /** Changes the password and keeps only the caller's session (re-keyed). */
-  changePassword (principal: Principal, currentPassword: string, newPassword: string): Promise<TokenPair>
+  /**
+   * Changes the password and keeps only the caller's session (re-keyed).
+   * The current password is checked like the deletion's (see below).
+   */
+  changePassword (principal: Principal, currentPassword: string, newPassword: string, from: ClientInfo & { ip: string }): Promise<TokenPair>
   /**
    * Deletes the caller's account after checking its password (counted by
    * the sign-in throttle like a sign-in): every token dies at once, here,
@@ -63,7 +66,7 @@ export interface AccountDeps {
   throttle: LoginThrottle
   /** Ends every token of a deleted account, and tells this instance, the others and the revocation feed once it committed. */
   versions: TokenVersions
-  /** Failed and throttled sign-ins are recorded here. */
+  /** Failed and throttled sign-ins and password checks are recorded here. */
   events: SecurityEvents
 }
 
@@ -95,6 +98,32 @@ export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditio
 export function createAccounts ({ db, passwords, sessions, policy, throttle, versions, events }: AccountDeps): Accounts {
   const checkStrength = (password: string) => checkNewPassword(policy, password)
   const hasSignedInFrom = (email: string, ip: string) => async () => await db.session.count({ where: { ip, user: { email } } }) > 0
+
+  /**
+   * The signed-in caller proves the account's password again before a
+   * change that needs it. A stolen access token must not buy unlimited
+   * guesses: the attempts count against the account exactly as sign-ins do,
+   * and each failure (or refusal past the limit) is recorded on the
+   * account's timeline, as the user's own doing.
+   */
+  const confirmPassword = async (principal: Principal, user: { email: string, passwordHash: string }, password: string, action: PasswordCheckAction, client: ClientInfo & { ip: string }) => {
+    const failure = async (reason: 'wrong_password' | 'throttled') =>
+      await events.record({ type: 'password_check_failed', action, reason, userId: principal.userId, sessionId: principal.sessionId, client })
+    try {
+      await throttle.check(user.email, client.ip, hasSignedInFrom(user.email, client.ip))
+    } catch (err) {
+      await failure('throttled')
+      throw err
+    }
+    if (!await passwords.verify(user.passwordHash, password)) {
+      await throttle.failed(user.email, client.ip)
+      await failure('wrong_password')
+      throw new DomainError('invalid_credentials')
+    }
+    // Proven, as by a sign-in (and done before the change, so that a
+    // failure here cannot fail a change that committed).
+    await throttle.succeeded(user.email, client.ip)
+  }
 
   return {
     async register (rawEmail, password) {
@@ -142,31 +171,23 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
       return { id: user.id, tokenVersion: user.tokenVersion }
     },
 
-    async changePassword (principal, currentPassword, newPassword) {
+    async changePassword (principal, currentPassword, newPassword, client) {
       checkStrength(newPassword)
-      const user = await db.user.findUnique({ where: { id: principal.userId }, select: { passwordHash: true } })
-      if (user === null) throw new DomainError('token_revoked')
-      if (!await passwords.verify(user.passwordHash, currentPassword)) throw new DomainError('invalid_credentials')
+      const user = await db.user.findUnique({ where: { id: principal.userId }, select: { email: true, passwordHash: true, tokenVersion: true } })
+      // Stale since it was checked: refused as any stale token, before a guess is counted.
+      if (user === null || user.tokenVersion !== principal.version) throw new DomainError('token_revoked')
+      await confirmPassword(principal, user, currentPassword, 'password_change', client)
       return sessions.keepOnly(principal, {
         passwordHash: await passwords.hash(newPassword),
         verifiedHash: user.passwordHash,
       })
     },
 
-    async deleteAccount (principal, password, { ip }) {
+    async deleteAccount (principal, password, client) {
       const user = await db.user.findUnique({ where: { id: principal.userId }, select: { email: true, passwordHash: true, tokenVersion: true } })
       // Stale since it was checked (another deletion, a logout-all): refused as any stale token, before a guess is counted.
       if (user === null || user.tokenVersion !== principal.version) throw new DomainError('token_revoked')
-      // A stolen access token must not buy unlimited password guesses: the
-      // attempts count against the account exactly as sign-ins do.
-      await throttle.check(user.email, ip, hasSignedInFrom(user.email, ip))
-      if (!await passwords.verify(user.passwordHash, password)) {
-        await throttle.failed(user.email, ip)
-        throw new DomainError('invalid_credentials')
-      }
-      // The password is proven, as by a sign-in (and done before the
-      // deletion, so that a failure here cannot fail a deletion that committed).
-      await throttle.succeeded(user.email, ip)
+      await confirmPassword(principal, user, password, 'account_deletion', client)
       await versions.transaction(async (tx, bump, record) => {
         // Conditional on the caller's token still being current and the
         // password still being the one just verified: of two concurrent

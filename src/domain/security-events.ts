@@ -48,6 +48,9 @@ export const ANONYMOUS: Actor = { kind: 'anonymous' }
 /** Why a session ended, as its event says. */
 export type SessionRevokedReason = 'logout' | 'revoked_by_user' | 'token_revocation' | 'session_limit' | 'admin'
 
+/** The change that asked for the account's password again. */
+export type PasswordCheckAction = 'password_change' | 'account_deletion'
+
 /** How a session started. */
 export type SignInMethod = 'password' | 'registration' | 'password_reset'
 
@@ -65,6 +68,8 @@ export type SecurityEvent = Common & (
   /** `reason` is internal: the caller was told `invalid_credentials` whatever it was. */
   | { type: 'sign_in_failed', reason: 'unknown_email' | 'wrong_password' | 'account_disabled' }
   | { type: 'sign_in_throttled' }
+  /** A signed-in caller gave a wrong password to a change that asks for it, or was refused past the sign-in throttle's limit: nothing changed. */
+  | { type: 'password_check_failed', action: PasswordCheckAction, reason: 'wrong_password' | 'throttled' }
   /** A sign-in from a device the account had not used before (domain/devices.ts). */
   | { type: 'new_device', userId: string, sessionId: string, deviceName: string | null }
   /** A superseded refresh token came back after the grace window (or from another client): the session was revoked. */

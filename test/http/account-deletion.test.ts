@@ -83,6 +83,20 @@ t.test('password guesses through account deletion count against the sign-in thro
   t.equal((await me(app, a.accessToken)).statusCode, 200, 'nothing was deleted')
 })
 
+t.test('password guesses through a password change count against the same throttle', async (t) => {
+  const { app } = await createTestApp(t, { env: { LOGIN_MAX_FAILURES: '3' } })
+  const a = await register(app)
+  const change = (currentPassword: string) => post(app, '/auth/password', { currentPassword, newPassword: 'a brand new passphrase' }, bearer(a.accessToken))
+  for (let i = 0; i < 3; i++) t.equal(codeOf(await change(`guess ${i}`)), 'invalid_credentials')
+  const limited = await change(PASSWORD)
+  t.equal(limited.statusCode, 429, 'even the right password is not tried past the limit')
+  t.equal(codeOf(limited), 'rate_limited')
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  t.equal(codeOf(await deleteAccount(app, a.accessToken)), 'rate_limited', 'one budget with account deletion')
+  t.equal(codeOf(await post(app, '/auth/login', { email: a.email, password: PASSWORD })), 'rate_limited', 'and with sign-in from that address')
+  t.equal((await me(app, a.accessToken)).statusCode, 200, 'the session is untouched')
+})
+
 t.test('deleting the account ends every access and refresh token of the user at once, and no one else\'s', async (t) => {
   const { app } = await createTestApp(t)
   const a = await register(app, uniqueEmail(), PASSWORD, 'phone')

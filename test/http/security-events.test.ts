@@ -146,6 +146,27 @@ t.test('a throttled sign-in', async (t) => {
   t.same(await written(), [row('sign_in_throttled', from)], 'throttled: one event, not a failure as well')
 })
 
+t.test('a wrong current password on a password change or an account deletion, and a throttled one', async (t) => {
+  const { app, written, register, row } = await setup(t, { LOGIN_MAX_FAILURES: '2' })
+  const user = await register()
+  await written()
+  const mine = { userId: user.userId, sessionId: user.sessionId }
+  const change = () => call(app, 'POST', '/auth/password', { currentPassword: 'not the password', newPassword: NEW_PASSWORD }, { token: user.accessToken })
+  const deletion = () => call(app, 'DELETE', '/auth/account', { password: 'not the password' }, { token: user.accessToken })
+
+  t.equal(codeOf(await change()), 'invalid_credentials')
+  t.same(await written(), [row('password_check_failed', { ...mine, detail: { action: 'password_change', reason: 'wrong_password' } })],
+    'a password change: the user, this session, why')
+  t.equal(codeOf(await deletion()), 'invalid_credentials')
+  t.same(await written(), [row('password_check_failed', { ...mine, detail: { action: 'account_deletion', reason: 'wrong_password' } })],
+    'an account deletion')
+  t.equal(codeOf(await change()), 'rate_limited')
+  t.same(await written(), [row('password_check_failed', { ...mine, detail: { action: 'password_change', reason: 'throttled' } })],
+    'throttled: one event, not a failure as well')
+  t.equal(codeOf(await deletion()), 'rate_limited')
+  t.same(await written(), [row('password_check_failed', { ...mine, detail: { action: 'account_deletion', reason: 'throttled' } })])
+})
+
 t.test('a refresh token replayed after the grace window; a duplicate inside it is not stored', async (t) => {
   const { app, clock, written, register, keep, row } = await setup(t)
   const user = await register()
@@ -220,14 +241,15 @@ t.test('signed out everywhere: logout-all, revoke-others, an administrator', asy
   t.same(await written(), [row('signed_out_everywhere', { userId: user.userId, ip: '198.51.100.9', userAgent: 'ops/1', actor: 'admin', actorId: 'ops-console' })])
 })
 
-t.test('password changed, reset requested and completed; refused changes record nothing', async (t) => {
+t.test('password changed, reset requested and completed; a refused change records only the failed check', async (t) => {
   const { app, db, dir, written, register, keep, row, secrets } = await setup(t)
   const user = await register()
   await written()
 
   const wrong = await call(app, 'POST', '/auth/password', { currentPassword: 'not the password', newPassword: NEW_PASSWORD }, { token: user.accessToken })
   t.equal(codeOf(wrong), 'invalid_credentials')
-  t.same(await written(), [], 'a wrong current password: nothing')
+  t.same(await written(), [row('password_check_failed', { userId: user.userId, sessionId: user.sessionId, detail: { action: 'password_change', reason: 'wrong_password' } })],
+    'a wrong current password: the failed check, no change')
 
   const changed = await call(app, 'POST', '/auth/password', { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }, { token: user.accessToken })
   t.equal(changed.statusCode, 200)
@@ -250,7 +272,7 @@ t.test('password changed, reset requested and completed; refused changes record 
   t.same(await written(), [row('password_reset_completed', { userId: user.userId, ip: '192.0.2.8' })])
 })
 
-t.test('accounts deleted, by the user and by an administrator; a refused deletion records nothing', async (t) => {
+t.test('accounts deleted, by the user and by an administrator; a refused deletion records only the failed check', async (t) => {
   const { app, db, admin, written, register, login, row } = await setup(t)
   const user = await register()
   await login(user.email, { ua: PHONE_UA, deviceName: "Alice's phone" })
@@ -259,13 +281,14 @@ t.test('accounts deleted, by the user and by an administrator; a refused deletio
 
   const refused = await call(app, 'DELETE', '/auth/account', { password: 'not the password' }, { token: user.accessToken })
   t.equal(codeOf(refused), 'invalid_credentials')
-  t.same(await written(), [], 'a wrong password: nothing')
+  t.same(await written(), [row('password_check_failed', { userId: user.userId, sessionId: user.sessionId, detail: { action: 'account_deletion', reason: 'wrong_password' } })],
+    'a wrong password: the failed check, no deletion')
 
   t.equal((await call(app, 'DELETE', '/auth/account', { password: PASSWORD }, { token: user.accessToken })).statusCode, 204)
   t.same(await written(), [row('account_deleted', { userId: user.userId, sessionId: user.sessionId, ip: null, userAgent: null })],
     'recorded without the address the deletion erases')
   const past = await db.securityEvent.findMany({ where: { userId: user.userId, type: { not: 'account_deleted' } } })
-  t.same(past.map((event) => event.type).sort(), ['new_device', 'sign_in_succeeded', 'sign_in_succeeded'], 'the past events stay')
+  t.same(past.map((event) => event.type).sort(), ['new_device', 'password_check_failed', 'sign_in_succeeded', 'sign_in_succeeded'], 'the past events stay')
   t.same(past.filter((event) => event.ip !== null || event.userAgent !== null), [], 'without their addresses and user agents')
   t.notOk(JSON.stringify(past).includes("Alice's phone"), 'or the device name of the new device')
 
@@ -346,6 +369,7 @@ t.test('after every action, no stored column holds a password, a password hash o
   await call(app, 'POST', '/auth/revoke', { token: extra[2]!.accessToken })
   await call(app, 'POST', '/auth/logout', undefined, { token: extra[1]!.accessToken })
   // The three sign-ins above took the limit's three places: extra[0] is the one session left.
+  t.equal(codeOf(await call(app, 'POST', '/auth/password', { currentPassword: 'wrong', newPassword: NEW_PASSWORD }, { token: extra[0]!.accessToken })), 'invalid_credentials')
   const changed = await call(app, 'POST', '/auth/password', { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }, { token: extra[0]!.accessToken })
   t.equal(changed.statusCode, 200, 'password changed')
   await keep(changed.json() as TokenPair, user.userId)
@@ -370,8 +394,8 @@ t.test('after every action, no stored column holds a password, a password hash o
 
   const types = new Set((await written()).map((event) => event.type))
   t.same([...types].sort(), [
-    'account_deleted', 'account_disabled', 'account_enabled', 'admin_read', 'new_device', 'password_changed', 'password_reset_completed',
-    'password_reset_requested', 'refresh_token_reused', 'session_revoked', 'sign_in_failed', 'sign_in_succeeded', 'sign_in_throttled',
+    'account_deleted', 'account_disabled', 'account_enabled', 'admin_read', 'new_device', 'password_changed', 'password_check_failed',
+    'password_reset_completed', 'password_reset_requested', 'refresh_token_reused', 'session_revoked', 'sign_in_failed', 'sign_in_succeeded', 'sign_in_throttled',
     'signed_out_everywhere',
   ], 'every stored type was written')
   const stored = JSON.stringify(await db.securityEvent.findMany())

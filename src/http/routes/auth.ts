@@ -68,7 +68,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     },
   }, async (request) => {
     const { currentPassword, newPassword } = request.body
-    return accounts.changePassword(request.principal, currentPassword, newPassword)
+    return accounts.changePassword(request.principal, currentPassword, newPassword, clientOf(request))
   })
 
   app.post('/auth/password/forgot', {
