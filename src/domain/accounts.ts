@@ -145,14 +145,16 @@ export function createAccounts ({ db, passwords, sessions, policy, throttle, ver
     async signIn (rawEmail, password, client) {
       const { ip } = client
       const email = normalizeEmail(rawEmail)
-      const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true, disabledAt: true } })
       try {
         await throttle.check(email, ip, hasSignedInFrom(email, ip))
       } catch (err) {
         // Anonymous: the caller proved nothing (the user's timeline must not show it as the user's own doing).
-        await events.record({ type: 'sign_in_throttled', userId: user?.id, client, actor: ANONYMOUS })
+        const named = await db.user.findUnique({ where: { email }, select: { id: true } })
+        await events.record({ type: 'sign_in_throttled', userId: named?.id, client, actor: ANONYMOUS })
         throw err
       }
+      // Read after the throttle's verdict: a refused attempt never reads a hash.
+      const user = await db.user.findUnique({ where: { email }, select: { id: true, tokenVersion: true, passwordHash: true, disabledAt: true } })
       const verified = await passwords.verify(user?.passwordHash, password)
       if (!verified || user === null || user.disabledAt !== null) {
         // The reason is for the timeline and the logs; the caller hears invalid_credentials whatever it was.

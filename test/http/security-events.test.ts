@@ -38,8 +38,8 @@ function call (app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: str
 }
 
 /** The app, the administrator's domain on its database and clock, and what each step wrote. */
-async function setup (t: Test, env: Record<string, string> = {}) {
-  const context = await createTestApp(t, { env })
+async function setup (t: Test, env: Record<string, string> = {}, onQuery?: (sql: string) => void) {
+  const context = await createTestApp(t, { env, ...(onQuery && { onQuery }) })
   const { app, db, config, keys, clock, dir } = context
   const admin = createDomain({ config, db, keys, refreshKey: randomBytes(32), clock })
   const seen = new Set<string>()
@@ -133,7 +133,8 @@ t.test('sign-ins: succeeded (with its method), new device, and each reason of a 
 })
 
 t.test('a throttled sign-in', async (t) => {
-  const { app, written, register, row } = await setup(t, { LOGIN_MAX_FAILURES: '2' })
+  const statements: string[] = []
+  const { app, written, register, row } = await setup(t, { LOGIN_MAX_FAILURES: '2' }, (sql) => { statements.push(sql) })
   const user = await register()
   await written()
   const attempt = () => call(app, 'POST', '/auth/login', { email: user.email, password: 'not the password' }, { ip: '192.0.2.99' })
@@ -142,7 +143,9 @@ t.test('a throttled sign-in', async (t) => {
     t.equal(codeOf(await attempt()), 'invalid_credentials')
     t.same(await written(), [row('sign_in_failed', { ...from, detail: { reason: 'wrong_password' } })])
   }
+  statements.length = 0
   t.equal(codeOf(await attempt()), 'rate_limited')
+  t.notOk(statements.some((sql) => /password_?hash/i.test(sql)), `a refused attempt never reads the hash: ${JSON.stringify(statements)}`)
   t.same(await written(), [row('sign_in_throttled', from)], 'throttled: one event, not a failure as well')
 })
 
