@@ -28,7 +28,7 @@ import { trustProxyOption } from './http/trust-proxy.js'
 import { clientAuth } from './http/plugins/client-auth.js'
 import { adminAuth } from './http/plugins/admin-auth.js'
 import { apiDocs } from './http/plugins/openapi.js'
-import { createClientDirectory } from './http/plugins/client-directory.js'
+import { createClientCheck, createClientDirectory } from './http/plugins/client-directory.js'
 import { memoryCounters } from './limits/counters.js'
 import { resourceServerRoutes } from './http/routes/resource-servers.js'
 import { securityHeaders } from './http/plugins/security-headers.js'
@@ -130,16 +130,17 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(refreshCookie, { cookies: config.cookies })
   await app.register(authenticate, { sessions })
-  // Resource and admin clients' failures share one set of counters: one budget per client id and IP.
-  const clientCounters = deps.counters ?? memoryCounters()
+  // Resource and admin clients share one credential check: one budget per client id and IP.
   const directory = createClientDirectory({
     resourceClients: config.resourceClients, adminClients: config.adminClients, stored: apiClients,
     now: () => (deps.clock ?? systemClock).now().getTime(),
   })
-  await app.register(clientAuth, {
-    directory, counters: clientCounters, limits: config.rateLimits.clients,
+  const check = createClientCheck({
+    directory, counters: deps.counters ?? memoryCounters(), limits: config.rateLimits.clients,
+    onThrottled: (event) => app.log.warn({ event }, 'client authentication throttled'),
   })
-  await app.register(adminAuth, { directory, counters: clientCounters, limits: config.rateLimits.clients })
+  await app.register(clientAuth, { check })
+  await app.register(adminAuth, { check })
   if (config.apiDocs) await app.register(apiDocs, { publicUrl: config.publicUrl, cookies: config.cookies })
   await app.register(authRoutes, { services })
   await app.register(sessionRoutes, { services })

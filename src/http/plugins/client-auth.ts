@@ -2,19 +2,16 @@
  * Client authentication for resource servers (RFC 6749 §2.3.1): HTTP Basic
  * with the client id and secret of a resource client (RESOURCE_CLIENTS, or
  * one stored with `vouch clients add --kind resource`), or `client_id` and
- * `client_secret` in the body. Secrets are compared in constant time. Routes
- * opt in with `config: { auth: 'client' }`; a failure is 401
- * invalid_credentials with a Basic challenge. Failures are throttled per
- * client id and IP, and per client id (src/limits/client-auth-throttle.ts):
- * past the limits the answer is 429 rate_limited, whatever the secret.
+ * `client_secret` in the body, checked by client-directory.ts's one
+ * credential check (constant time; throttled per client id and IP, and per
+ * client id: past the limits the answer is 429 rate_limited, whatever the
+ * secret). Routes opt in with `config: { client: true }`; a failure is 401
+ * invalid_credentials with a Basic challenge. An admin client is no
+ * resource server: unknown here, like any other id.
  */
 import type { FastifyRequest, onRequestAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { hashSecret, sameHash } from '../../crypto/secrets.js'
-import { DomainError } from '../../errors.js'
-import type { Counters } from '../../limits/counters.js'
-import { createClientAuthThrottle, type ClientAuthThrottleSettings } from '../../limits/client-auth-throttle.js'
-import type { ClientDirectory } from './client-directory.js'
+import type { ClientCheck, Credentials } from './client-directory.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -31,7 +28,7 @@ declare module 'fastify' {
   }
 }
 
-function credentialsOf (request: FastifyRequest): [string, string] | undefined {
+function credentialsOf (request: FastifyRequest): Credentials {
   const basic = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '')?.[1]
   if (basic !== undefined) {
     const decoded = Buffer.from(basic, 'base64').toString('utf8')
@@ -47,31 +44,16 @@ function credentialsOf (request: FastifyRequest): [string, string] | undefined {
 }
 
 export interface ClientAuthOptions {
-  /** Configured and stored clients (client-directory.ts); only resource clients pass here. */
-  directory: ClientDirectory
-  /** Where failures are counted (memory, or Redis for several instances). */
-  counters: Counters
-  limits: ClientAuthThrottleSettings
+  /** The credential check shared with admin-auth.ts (client-directory.ts). */
+  check: ClientCheck
 }
 
-export const clientAuth = fp<ClientAuthOptions>(async (app, { directory, counters, limits }) => {
-  const dummy = hashSecret('no such client')
-  const throttle = createClientAuthThrottle(counters, limits, (event) => app.log.warn({ event }, 'client authentication throttled'))
+export const clientAuth = fp<ClientAuthOptions>(async (app, { check: checkClient }) => {
   app.decorateRequest('clientId', '')
 
   const check = async (request: FastifyRequest) => {
-    const [id, secret] = credentialsOf(request) ?? ['', '']
-    const client = await directory(id)
-    // An admin client is no resource server: unknown here, like any other id.
-    const expected = client?.kind === 'resource' ? client.secretHash : undefined
-    // Always one comparison, known client or not.
-    const matches = sameHash(hashSecret(secret), expected ?? dummy) && expected !== undefined
-    if (!matches) {
-      await throttle.failed(expected === undefined ? undefined : id, request.ip)
-      throw new DomainError('invalid_credentials', 'Client authentication failed.')
-    }
-    await throttle.succeeded(id, request.ip)
-    request.clientId = id
+    const client = await checkClient(credentialsOf(request), request.ip, (found) => found.kind === 'resource', 'Client authentication failed.')
+    request.clientId = client.id
   }
   // Header credentials are checked before the body is read; body credentials after it is parsed.
   const early: onRequestAsyncHookHandler = async (request) => {

@@ -1,15 +1,26 @@
 /**
- * Who an API client is: the one lookup behind both kinds of client
- * authentication (client-auth.ts for resource servers, admin-auth.ts for the
- * admin API). A client is configured (RESOURCE_CLIENTS, ADMIN_CLIENTS; their
- * secrets hashed once, here) or stored (`vouch clients add`,
- * domain/api-clients.ts). Stored clients are looked up at most once per
- * CACHE_MS per id, found or not, so a client added or removed with the CLI
- * takes effect within that, and made-up ids cost at most one query each per
- * CACHE_MS (the cache holds at most CACHE_MAX_ENTRIES).
+ * Who an API client is, and the one credential check behind both kinds of
+ * client authentication (client-auth.ts for resource servers, admin-auth.ts
+ * for the admin API).
+ *
+ * - The directory: a client is configured (RESOURCE_CLIENTS, ADMIN_CLIENTS;
+ *   their secrets hashed once, here) or stored (`vouch clients add`,
+ *   domain/api-clients.ts). Stored clients are looked up at most once per
+ *   CACHE_MS per id, found or not, so a client added or removed with the CLI
+ *   takes effect within that, and made-up ids cost at most one query each
+ *   per CACHE_MS (the cache holds at most CACHE_MAX_ENTRIES).
+ * - The check: secrets are compared as SHA-256 hashes in constant time,
+ *   always exactly one comparison whether the id is known or not, and
+ *   failures are counted per client id and IP, and per client id
+ *   (limits/client-auth-throttle.ts), one budget whichever endpoint is
+ *   guessed at: past the limits the answer is 429 rate_limited, whatever
+ *   the secret.
  */
-import { hashSecret } from '../../crypto/secrets.js'
+import { hashSecret, sameHash } from '../../crypto/secrets.js'
 import type { ApiClients, ClientKind } from '../../domain/api-clients.js'
+import { DomainError } from '../../errors.js'
+import type { Counters } from '../../limits/counters.js'
+import { createClientAuthThrottle, type ClientAuthThrottleSettings, type ClientThrottled } from '../../limits/client-auth-throttle.js'
 
 /** How long a stored client's lookup (or its absence) is reused. */
 export const CACHE_MS = 5_000
@@ -42,5 +53,42 @@ export function createClientDirectory ({ resourceClients, adminClients, stored, 
     if (cache.size >= CACHE_MAX_ENTRIES) cache.clear()
     cache.set(id, { client, until: now() + CACHE_MS })
     return client
+  }
+}
+
+/** An id and a secret as presented, or none. */
+export type Credentials = readonly [id: string, secret: string] | undefined
+
+/**
+ * The id of the client whose secret was presented, when `accepts` takes it;
+ * `invalid_credentials` (with `failure` as its message) otherwise: no
+ * credentials, an unknown id, a wrong secret, or a client `accepts` turns
+ * down, alike. `rate_limited` past the throttle's limits.
+ */
+export type ClientCheck = (credentials: Credentials, ip: string, accepts: (client: KnownClient) => boolean, failure: string) => Promise<KnownClient & { id: string }>
+
+export interface ClientCheckOptions {
+  directory: ClientDirectory
+  /** Where failures are counted (memory, or Redis for several instances). */
+  counters: Counters
+  limits: ClientAuthThrottleSettings
+  onThrottled?: (event: ClientThrottled) => void
+}
+
+export function createClientCheck ({ directory, counters, limits, onThrottled }: ClientCheckOptions): ClientCheck {
+  const dummy = hashSecret('no such client')
+  const throttle = createClientAuthThrottle(counters, limits, onThrottled)
+  return async (credentials, ip, accepts, failure) => {
+    const [id, secret] = credentials ?? ['', '']
+    const found = await directory(id)
+    const client = found !== undefined && accepts(found) ? found : undefined
+    // Always one comparison, known client or not.
+    const matches = sameHash(hashSecret(secret), client?.secretHash ?? dummy) && client !== undefined
+    if (!matches) {
+      await throttle.failed(client === undefined ? undefined : id, ip)
+      throw new DomainError('invalid_credentials', failure)
+    }
+    await throttle.succeeded(id, ip)
+    return { id, ...client }
   }
 }
