@@ -119,11 +119,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   logSecurityEvents(app.log, events)
   acceptJsonOnly(app)
 
-  // vouch's own origin (listed for the account page's cookie mode) is same-origin: it needs no CORS, and leaving it
-  // out keeps CORS closed, at no per-request cost, when nothing else is configured.
-  const ownOrigin = new URL(config.publicUrl).origin
+  // vouch's own origins (listed for the account page's cookie mode) are same-origin: they need no CORS, and leaving
+  // them out keeps CORS closed, at no per-request cost, when nothing else is configured.
   await app.register(securityHeaders, {
-    corsOrigins: config.corsOrigins, cookieOrigins: config.cookies.origins.filter((origin) => origin !== ownOrigin),
+    corsOrigins: config.corsOrigins, cookieOrigins: config.cookies.origins.filter((origin) => !config.cookies.ownOrigins.includes(origin)),
   })
   await app.register(perIpRateLimit, {
     max: config.rateLimits.perIp, window: config.rateLimits.window, redis: deps.redis, keyPrefix: config.redisKeyPrefix,

@@ -162,8 +162,15 @@ export interface Config {
    * `Vouch-Mode: cookie` from one of `origins`.
    */
   readonly cookies: {
-    /** COOKIE_ORIGINS, plus vouch's own origin while the account page is on; empty = cookie mode off. */
+    /** COOKIE_ORIGINS, plus vouch's own origins while the account page is on; empty = cookie mode off. */
     readonly origins: readonly string[]
+    /**
+     * vouch's own origins, as a browser on this machine may name them: the
+     * public URL's, and for an http loopback URL (local development, a
+     * derived default) the same port at localhost, 127.0.0.1 and [::1] too.
+     * Same-origin to the account page: they need no CORS.
+     */
+    readonly ownOrigins: readonly string[]
     /** COOKIE_SECURE; default true, except when PUBLIC_URL is http:// on a loopback host (local development). */
     readonly secure: boolean
   }
@@ -256,10 +263,13 @@ export function loadConfig (env: Env): Config {
 
   const cookies = (publicUrl: string, accountPage: boolean): Config['cookies'] => {
     const own = new URL(publicUrl)
-    const list = origins('COOKIE_ORIGINS')
-    if (accountPage && !list.includes(own.origin)) list.push(own.origin)
     const local = own.protocol === 'http:' && isLoopback(own.hostname)
-    return { origins: list, secure: bool('COOKIE_SECURE', !local) }
+    const ownOrigins = local
+      ? [own.origin, ...['localhost', '127.0.0.1', '[::1]'].map((host) => `http://${host}${own.port === '' ? '' : `:${own.port}`}`)]
+      : [own.origin]
+    const list = origins('COOKIE_ORIGINS')
+    if (accountPage) list.push(...ownOrigins)
+    return { origins: [...new Set(list)], ownOrigins: [...new Set(ownOrigins)], secure: bool('COOKIE_SECURE', !local) }
   }
 
   const clients = (name: 'RESOURCE_CLIENTS' | 'ADMIN_CLIENTS'): Map<string, string> => {

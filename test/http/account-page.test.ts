@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createTestApp } from '../helpers/app.js'
+import { PASSWORD, uniqueEmail } from '../helpers/client.js'
 import { PAGE_ROOT } from '../../src/http/routes/account-page.js'
 
 /** design.md section 4, word for word. */
@@ -293,4 +294,25 @@ t.test('the device list names browsers and systems from user agents', async (t) 
     [null, 'Unknown browser'],
   ]
   for (const [ua, expected] of cases) t.equal(describeUserAgent(ua), expected, String(ua))
+})
+
+t.test('the page signs in however a browser names this machine\'s loopback address, and from no other origin', async (t) => {
+  const signUp = (app: FastifyInstance, origin: string) => app.inject({
+    method: 'POST', url: '/auth/register', payload: { email: uniqueEmail('loopback'), password: PASSWORD },
+    headers: { origin, 'vouch-mode': 'cookie' },
+  })
+  // As `npm start` derives it (HOST=127.0.0.1), and as a container's HOST=0.0.0.0 derives it (localhost).
+  for (const publicUrl of ['http://127.0.0.1:3000', 'http://localhost:3000']) {
+    const { app } = await createTestApp(t, { env: { PUBLIC_URL: publicUrl } })
+    for (const origin of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://[::1]:3000']) {
+      t.equal((await signUp(app, origin)).statusCode, 201, `${publicUrl}: the page opened at ${origin}`)
+    }
+    for (const origin of ['http://localhost:3001', 'http://127.0.0.2:3000', 'https://localhost:3000', 'http://evil.example']) {
+      const res = await signUp(app, origin)
+      t.equal(res.json().code, 'origin_not_allowed', `${publicUrl}: not from ${origin}`)
+    }
+  }
+  const { app } = await createTestApp(t, { env: { PUBLIC_URL: 'https://auth.example.com' } })
+  t.equal((await signUp(app, 'https://auth.example.com')).statusCode, 201, 'a public URL: its own origin')
+  t.equal((await signUp(app, 'http://localhost')).json().code, 'origin_not_allowed', 'and no loopback alias')
 })
