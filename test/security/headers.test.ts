@@ -49,3 +49,18 @@ t.test('CORS_ORIGINS opens CORS to exactly the listed origins', async (t) => {
   })
   t.notOk(other.headers['access-control-allow-origin'])
 })
+
+t.test('a listed origin\'s script can read the headers it needs: Retry-After, WWW-Authenticate, X-Request-Id', async (t) => {
+  const { app } = await createTestApp(t, {
+    env: { CORS_ORIGINS: 'https://api-client.example.com', COOKIE_ORIGINS: 'https://app.example.com', PUBLIC_URL: 'https://auth.example.com' },
+  })
+  for (const origin of ['https://api-client.example.com', 'https://app.example.com']) {
+    const res = await app.inject({ method: 'GET', url: '/auth/me', headers: { origin } })
+    t.equal(res.statusCode, 401)
+    t.equal(res.headers['access-control-allow-origin'], origin, `${origin}: allowed`)
+    const exposed = String(res.headers['access-control-expose-headers'] ?? '').toLowerCase().split(/\s*,\s*/).sort()
+    t.same(exposed, ['retry-after', 'www-authenticate', 'x-request-id'], `${origin}: exactly these exposed`)
+  }
+  const other = await app.inject({ method: 'GET', url: '/auth/me', headers: { origin: 'https://evil.example' } })
+  t.notOk(other.headers['access-control-expose-headers'], 'nothing for an unlisted origin')
+})

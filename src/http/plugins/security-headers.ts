@@ -45,7 +45,13 @@ export interface SecurityHeadersOptions {
   cookieOrigins: readonly string[]
 }
 
-const CORS_BASE = { methods: ['GET', 'POST', 'DELETE'], maxAge: 600 }
+/**
+ * What a listed origin's script may read beyond the CORS-safelisted response
+ * headers: the wait a 429 or 503 asks for, the challenge of a 401, and the
+ * request id to quote in a report.
+ */
+const EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-request-id']
+const CORS_BASE = { methods: ['GET', 'POST', 'DELETE'], maxAge: 600, exposedHeaders: EXPOSED_HEADERS }
 
 /**
  * The CORS options for each listed origin, computed once; an origin in both
