@@ -538,6 +538,16 @@ export function configWarnings (config: Config): string[] {
       'vouch at another URL refuse every token: a production deployment must set PUBLIC_URL to the URL clients use ' +
       '(e.g. PUBLIC_URL=https://auth.example.com).')
   }
+  const publicUrl = new URL(config.publicUrl)
+  if (!config.publicUrlDerived && config.cookies.origins.length > 0 && config.cookies.secure && publicUrl.protocol === 'http:') {
+    warnings.push(`PUBLIC_URL=${config.publicUrl} is plain http on a host that is not this machine: browsers drop the Secure ` +
+      'refresh cookie it sets, so cookie mode (and the account page, which uses it) cannot keep anyone signed in. Serve ' +
+      'vouch over https (PUBLIC_URL=https://…), or turn the account page off (ACCOUNT_PAGE=false) and leave COOKIE_ORIGINS empty.')
+  }
+  if (!config.accountPage && config.mail.resetUrl === `${config.publicUrl}/account/reset-password`) {
+    warnings.push('ACCOUNT_PAGE=false turns off the reset page that RESET_URL points to by default: the links in reset mails ' +
+      'would lead nowhere. Set RESET_URL to your own reset page (it receives the token as ?token=…).')
+  }
   const stored = config.tokens.signingKeys === undefined || config.tokens.refreshTokenSecret === undefined
   if (stored && config.tokens.masterKey === undefined && config.databaseUrl.startsWith('postgres')) {
     warnings.push('VOUCH_MASTER_KEY is not set: the key material in the PostgreSQL database is sealed under a master key ' +

@@ -142,6 +142,25 @@ t.test('an issuer derived from a non-loopback HOST is warned about at start-up: 
   }
 })
 
+t.test('cookie mode over plain http on another host, and the reset page turned off under the default RESET_URL, are warned about', async (t) => {
+  for (const env of [{ PUBLIC_URL: 'http://auth.internal:3000' }, { PUBLIC_URL: 'http://10.1.2.3', ACCOUNT_PAGE: 'false', COOKIE_ORIGINS: 'http://app.internal' }]) {
+    const warnings = configWarnings(loadConfig({ ...env, RESET_URL: 'https://app.example.com/reset' }))
+    t.equal(warnings.length, 1, `${JSON.stringify(env)}: one warning`)
+    t.match(warnings[0], /^PUBLIC_URL=http:\/\/\S+ is plain http .*browsers drop the Secure refresh cookie/)
+  }
+  for (const env of [
+    { PUBLIC_URL: 'https://auth.example.com' }, { PUBLIC_URL: 'http://127.0.0.1:3000' }, { PUBLIC_URL: 'http://localhost:3000' },
+    { PUBLIC_URL: 'http://auth.internal:3000', COOKIE_SECURE: 'false' }, { PUBLIC_URL: 'http://auth.internal:3000', ACCOUNT_PAGE: 'false' },
+  ]) {
+    t.same(configWarnings(loadConfig({ ...env, RESET_URL: 'https://app.example.com/reset' })), [], `${JSON.stringify(env)}: no warning`)
+  }
+
+  const warnings = configWarnings(loadConfig({ ACCOUNT_PAGE: 'false' }))
+  t.equal(warnings.length, 1, 'ACCOUNT_PAGE=false with the default RESET_URL: one warning')
+  t.match(warnings[0], /^ACCOUNT_PAGE=false turns off the reset page that RESET_URL points to by default/)
+  t.same(configWarnings(loadConfig({ ACCOUNT_PAGE: 'false', RESET_URL: 'https://app.example.com/reset' })), [], 'with a RESET_URL of its own: none')
+})
+
 t.test('the connection cap defaults to the open-file limit less 256 (half of a small one), at most 4096', async (t) => {
   t.equal(defaultMaxConnections(1024), 768)
   t.equal(defaultMaxConnections(256), 128)
