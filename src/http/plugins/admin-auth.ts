@@ -3,9 +3,9 @@
  * `config: { admin: true }`; the credentials are checked in the route's
  * onRequest hooks, after the per-IP rate limiter and before anything else.
  *
- * - HTTP Basic only (RFC 7617: `id:secret`, taken as sent, so that
- *   `curl -u id:secret` works with any secret); never credentials in a body
- *   or a query, which end up in logs.
+ * - HTTP Basic only (RFC 7617), the secret taken as sent (`curl -u
+ *   id:secret`) or form-encoded (RFC 6749's reading, as OAuth libraries
+ *   send it); never credentials in a body or a query, which end up in logs.
  * - An admin client is one of ADMIN_CLIENTS or a stored client of kind
  *   `admin` (domain/api-clients.ts), checked by client-directory.ts's one
  *   credential check: constant-time, throttled with resource clients' one
@@ -20,7 +20,7 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { refusal } from '../../errors.js'
-import type { ClientCheck } from './client-directory.js'
+import { basicCredentials, type ClientCheck } from './client-directory.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -37,15 +37,6 @@ declare module 'fastify' {
 export interface AdminAuthOptions {
   /** The credential check shared with client-auth.ts (client-directory.ts). */
   check: ClientCheck
-}
-
-/** The id and secret of a Basic Authorization header, undefined for anything else. */
-export function basicCredentials (header: string | undefined): [string, string] | undefined {
-  const encoded = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header ?? '')?.[1]
-  if (encoded === undefined) return undefined
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  return colon > 0 ? [decoded.slice(0, colon), decoded.slice(colon + 1)] : undefined
 }
 
 export const adminAuth = fp<AdminAuthOptions>(async (app, { check }) => {

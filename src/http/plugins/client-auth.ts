@@ -11,7 +11,7 @@
  */
 import type { FastifyRequest, onRequestAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ClientCheck, Credentials } from './client-directory.js'
+import { basicCredentials, type ClientCheck, type Credentials } from './client-directory.js'
 import { hookList } from './hook-list.js'
 
 declare module 'fastify' {
@@ -28,18 +28,11 @@ declare module 'fastify' {
   }
 }
 
+/** Basic credentials (both readings of the secret, client-directory.ts), else `client_id` and `client_secret` in the body. */
 function credentialsOf (request: FastifyRequest): Credentials {
-  const basic = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '')?.[1]
-  if (basic !== undefined) {
-    const decoded = Buffer.from(basic, 'base64').toString('utf8')
-    const colon = decoded.indexOf(':')
-    if (colon <= 0) return undefined
-    // RFC 6749 §2.3.1: both parts are form-urlencoded.
-    const decode = (part: string) => { try { return decodeURIComponent(part.replace(/\+/g, ' ')) } catch { return part } }
-    return [decode(decoded.slice(0, colon)), decode(decoded.slice(colon + 1))]
-  }
+  if (request.headers.authorization !== undefined) return basicCredentials(request.headers.authorization)
   const body = request.body as { client_id?: unknown, client_secret?: unknown } | undefined
-  if (typeof body?.client_id === 'string' && typeof body.client_secret === 'string') return [body.client_id, body.client_secret]
+  if (typeof body?.client_id === 'string' && typeof body.client_secret === 'string') return { id: body.client_id, secrets: [body.client_secret] }
   return undefined
 }
 

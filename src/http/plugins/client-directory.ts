@@ -56,8 +56,31 @@ export function createClientDirectory ({ resourceClients, adminClients, stored, 
   }
 }
 
-/** An id and a secret as presented, or none. */
-export type Credentials = readonly [id: string, secret: string] | undefined
+/**
+ * Client credentials as presented: the id, and the secret's readings (one,
+ * or two for HTTP Basic, see basicCredentials); none when absent.
+ */
+export type Credentials = { readonly id: string, readonly secrets: readonly string[] } | undefined
+
+/**
+ * The credentials of an HTTP Basic Authorization header. RFC 6749 §2.3.1
+ * form-encodes id and secret inside Basic (OAuth libraries and
+ * @vouch/verifier do), while `curl -u id:secret` sends them as typed, and a
+ * secret from `openssl rand -base64` often holds a `+`, which the two read
+ * differently: both readings of the secret are kept, and the id (letters,
+ * digits, `.`, `_`, `-`: the same either way) is taken as sent.
+ */
+export function basicCredentials (header: string | undefined): Credentials {
+  const encoded = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header ?? '')?.[1]
+  if (encoded === undefined) return undefined
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) return undefined
+  const secret = decoded.slice(colon + 1)
+  let formDecoded = secret
+  try { formDecoded = decodeURIComponent(secret.replace(/\+/g, ' ')) } catch { /* not form-encoded: as typed only */ }
+  return { id: decoded.slice(0, colon), secrets: [secret, formDecoded] }
+}
 
 /**
  * The id of the client whose secret was presented, when `accepts` takes it;
@@ -79,11 +102,12 @@ export function createClientCheck ({ directory, counters, limits, onThrottled }:
   const dummy = hashSecret('no such client')
   const throttle = createClientAuthThrottle(counters, limits, onThrottled)
   return async (credentials, ip, accepts, failure) => {
-    const [id, secret] = credentials ?? ['', '']
+    const { id, secrets } = credentials ?? { id: '', secrets: [''] }
     const found = await directory(id)
     const client = found !== undefined && accepts(found) ? found : undefined
-    // Always one comparison, known client or not.
-    const matches = sameHash(hashSecret(secret), client?.secretHash ?? dummy) && client !== undefined
+    // The same comparisons, one per reading of the secret, known client or not.
+    const expected = client?.secretHash ?? dummy
+    const matches = secrets.map((secret) => sameHash(hashSecret(secret), expected)).includes(true) && client !== undefined
     if (!matches) {
       await throttle.failed(client === undefined ? undefined : id, ip)
       throw new DomainError('invalid_credentials', failure)
