@@ -104,3 +104,15 @@ t.test("the stream's expired event is followed by one refresh and a new stream",
   t.equal(server.requests('POST /auth/refresh'), 1)
   t.same(phone.reasons, [])
 })
+
+t.test('a watch stream that keeps failing is reopened at most once a minute once the backoff has grown', async (t) => {
+  const { retryDelay } = await import('../../packages/client/src/watch.js')
+  for (const random of [() => 0, () => 0.5, () => 0.999]) {
+    const delays = Array.from({ length: 12 }, (_, i) => retryDelay(i + 1, random))
+    t.ok(delays[0]! >= 500 && delays[0]! <= 1000, `the first retry within a second (${delays[0]})`)
+    for (let i = 1; i < 6; i++) t.ok(delays[i]! > delays[i - 1]! || delays[i]! >= 60_000, `grows: ${delays.slice(0, 7).join(', ')}`)
+    for (const delay of delays.slice(6)) t.ok(delay >= 60_000 && delay <= 75_000, `from the seventh failure on, 60–75 s (${delay})`)
+    const firstMinute = delays.reduce((acc, delay) => acc + delay, 0)
+    t.ok(firstMinute / delays.length > 30_000, 'on average more than 30 s apart over 12 failures')
+  }
+})

@@ -16,8 +16,9 @@
  *   `exp`; refresh (single-flight) and reconnect.
  *
  * The other tabs learn of the outcome through the channel. A stream that
- * fails is retried with exponential backoff (1 s doubling to 30 s, with
- * jitter; Retry-After on 503); one that falls silent for a minute (vouch
+ * fails is retried with exponential backoff (1 s doubling, with jitter;
+ * Retry-After on 503) up to once a minute (retryDelay): a vouch that stays
+ * unreachable is asked no more often than an idle page polls; one that falls silent for a minute (vouch
  * sends a heartbeat every ~25 s) is dropped and reopened. A line or event
  * past the parser's bounds drops the stream too.
  *
@@ -37,10 +38,20 @@ import { WATCH_EVENTS } from './protocol.js'
 const SILENCE_MS = 60_000
 /** A stream shorter than this counts as a failure for the backoff. */
 const SHORT_STREAM_MS = 2000
-const BACKOFF_MAX_MS = 30_000
 const POLL_MS = 60_000
 const VISIBLE_CHECK_MS = 10_000
 const STREAM_LIMITS = { maxLineLength: 4096, maxEventLength: 4096 }
+
+/**
+ * How long to wait before reopening after the `failures`-th failure in a
+ * row: 1 s doubling, with jitter down to half, until the doubling reaches a
+ * minute; from then on a minute to a minute and a quarter, so that a stream
+ * that keeps failing costs vouch at most one request a minute.
+ */
+export function retryDelay (failures: number, random: () => number = Math.random): number {
+  const doubled = 1000 * 2 ** Math.min(Math.max(failures, 1) - 1, 6)
+  return doubled >= POLL_MS ? POLL_MS * (1 + random() / 4) : doubled * (0.5 + random() / 2)
+}
 
 /** What opening the stream gave. */
 export interface WatchAnswer {
@@ -122,7 +133,6 @@ export function createWatch (deps: WatchDeps): Watch {
     wake = done
   })
 
-  const backoff = () => Math.min(BACKOFF_MAX_MS, 1000 * 2 ** Math.min(failures - 1, 5)) * (0.5 + Math.random() / 2)
 
   const check = () => { deps.check().catch(() => {}) }
 
@@ -211,7 +221,7 @@ export function createWatch (deps: WatchDeps): Watch {
           delay = outcome.wait
         } else if (outcome === 'failed' || deps.now() - started < SHORT_STREAM_MS) {
           failures += 1
-          delay = backoff()
+          delay = retryDelay(failures)
         } else {
           failures = 0
         }
