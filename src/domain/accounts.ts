@@ -77,7 +77,8 @@ export interface AccountDeps {
  * reset then the user, so the two cannot deadlock), then one conditional
  * version bump that also writes the tombstone's email and hash, then the
  * sessions (device names, user agents and addresses) and the addresses,
- * user agents and device names of the account's past security events. Null (nothing
+ * user agents and device names of the account's past security events (but
+ * an administrator's own, on the events of their actions). Null (nothing
  * changed) when the user is unknown or a condition did not hold.
  */
 export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditions: Omit<BumpConditions, 'data'> = {}): Promise<number | null> {
@@ -89,7 +90,8 @@ export async function eraseAccount (tx: Tx, bump: Bump, userId: string, conditio
   })
   if (erased === null) return null
   await tx.session.deleteMany({ where: { userId } })
-  await tx.securityEvent.updateMany({ where: { userId }, data: { ip: null, userAgent: null } })
+  // An administrator's address and user agent are the administrator's, not the user's: they stay.
+  await tx.securityEvent.updateMany({ where: { userId, NOT: { actor: 'admin' } }, data: { ip: null, userAgent: null } })
   // A new device's name ("Alice's phone") is as personal as the sessions' device names.
   await tx.securityEvent.updateMany({ where: { userId, type: 'new_device' }, data: { detail: null } })
   return erased

@@ -14,7 +14,9 @@
  * - Every action, reads included, is recorded as a security event with the
  *   actor (the admin client, or the CLI), in the transaction of the change.
  *
- * A deleted account (its tombstone row) is `not_found` to every action.
+ * A deleted account (its tombstone row) is `not_found` to every action but
+ * reading its events: an incident can be investigated after the erasure,
+ * which removed the user's addresses but kept the events themselves.
  */
 import { DomainError } from '../errors.js'
 import { isUuid } from '../crypto/secrets.js'
@@ -82,6 +84,12 @@ export function createAdministration ({ db, clock, versions, events, cache, sett
   /** The user, checked to exist (and not deleted). */
   const existing = async (userId: string): Promise<AdminUser> =>
     live(isUuid(userId) ? await db.user.findUnique({ where: { id: userId }, select: USER_FIELDS }) : null)
+  /** The user, checked to exist or to have existed (a tombstone). */
+  const everExisted = async (userId: string): Promise<Pick<AdminUser, 'id'>> => {
+    const user = isUuid(userId) ? await db.user.findUnique({ where: { id: userId }, select: { id: true } }) : null
+    if (user === null) throw new DomainError('not_found', 'No such user.')
+    return user
+  }
   const read = async (userId: string, what: 'user' | 'sessions' | 'events', by: Authority) =>
     events.record({ type: 'admin_read', what, userId, ...by })
 
@@ -164,12 +172,13 @@ export function createAdministration ({ db, clock, versions, events, cache, sett
       await existing(userId)
       await versions.transaction(async (tx, bump, record) => {
         if (await eraseAccount(tx, bump, userId) === null) throw new DomainError('not_found', 'No such user.')
-        record({ type: 'account_deleted', userId, actor: by.actor })
+        // The administrator's address is theirs, not the user's: kept.
+        record({ type: 'account_deleted', userId, ...by })
       })
     },
 
     async events (userId, page, by) {
-      const user = await existing(userId)
+      const user = await everExisted(userId)
       // Read before this read is recorded: the page shows what happened before the administrator looked.
       const found = await events.page(user.id, page)
       await read(user.id, 'events', by)

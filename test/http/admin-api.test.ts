@@ -251,17 +251,22 @@ t.test("disable: the account's tokens die at once, sign-in and refresh are refus
   t.equal((await send(app, 'POST', `/admin/users/${a.user.id}/enable`)).statusCode, 204, 'enabling an enabled account is done')
 })
 
-t.test("delete: the account is gone for every route, its tokens die and its email is free", async (t) => {
+t.test("delete: the account is gone for every route but its events, its tokens die and its email is free", async (t) => {
   const { app } = await adminApp(t)
   const a = await register(app)
 
   t.equal((await send(app, 'DELETE', `/admin/users/${a.user.id}`)).statusCode, 204)
   t.equal(codeOf(await me(app, a.accessToken)), 'token_revoked')
   t.equal(codeOf(await refresh(app, a.refreshToken)), 'refresh_token_invalid')
-  for (const route of ROUTES) {
+  for (const route of ROUTES.filter((route) => route.path !== '/admin/users/:id/events')) {
     isError(t, await send(app, route.method, route.url({ id: a.user.id, email: a.email, sessionId: a.sessionId })), 404, 'not_found',
       `${routeName(route)} after the deletion`)
   }
+  // An incident is investigated after the erasure too: the events stay readable, without the user's addresses.
+  const timeline = await send(app, 'GET', `/admin/users/${a.user.id}/events`)
+  t.equal(timeline.statusCode, 200, 'the deleted account\'s events can still be read')
+  t.match(timeline.json().events, [{ type: 'account_deleted', actor: 'admin', actorId: ADMIN.id }, { type: 'sign_in_succeeded', ip: null, userAgent: null }])
+  isError(t, await send(app, 'GET', `/admin/users/${randomUUID()}/events`), 404, 'not_found', 'an id that never was a user\'s')
   const fresh = await post(app, '/auth/register', { email: a.email, password: PASSWORD })
   t.equal(fresh.statusCode, 201, 'the email can register again')
   t.not(fresh.json().user.id, a.user.id, 'as a new account')

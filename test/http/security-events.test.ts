@@ -295,8 +295,18 @@ t.test('accounts deleted, by the user and by an administrator; a refused deletio
   t.same(past.filter((event) => event.ip !== null || event.userAgent !== null), [], 'without their addresses and user agents')
   t.notOk(JSON.stringify(past).includes("Alice's phone"), 'or the device name of the new device')
 
+  await admin.administration.sessions(other.userId, ADMIN)
   await admin.administration.delete(other.userId, ADMIN)
-  t.same(await written(), [row('account_deleted', { userId: other.userId, ip: null, userAgent: null, actor: 'admin', actorId: 'ops-console' })])
+  const byAdmin = { userId: other.userId, ip: '198.51.100.9', userAgent: 'ops/1', actor: 'admin', actorId: 'ops-console' }
+  t.same(await written(), [row('admin_read', { ...byAdmin, detail: { what: 'sessions' } }), row('account_deleted', byAdmin)],
+    'by an administrator: recorded with the administrator\'s address')
+  t.same((await db.securityEvent.findMany({ where: { userId: other.userId, actor: 'admin' }, orderBy: { id: 'asc' } })).map((event) => event.ip),
+    ['198.51.100.9', '198.51.100.9'], 'which the erasure keeps: it is not the user\'s')
+  t.same((await db.securityEvent.findMany({ where: { userId: other.userId, NOT: { actor: 'admin' } } })).map((event) => event.ip), [null],
+    'the user\'s own registration loses its address')
+  const timeline = await admin.administration.events(other.userId, { limit: 10 }, ADMIN)
+  t.same(timeline.events.map((event) => event.type), ['account_deleted', 'admin_read', 'sign_in_succeeded'], 'an administrator can still read the deleted account\'s timeline')
+  await written()
   await t.rejects(admin.administration.delete(other.userId, ADMIN), { code: 'not_found' })
   t.same(await written(), [], 'deleting it again: nothing')
 })
