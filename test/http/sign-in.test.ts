@@ -16,6 +16,18 @@ t.test('registering creates an account and a first session', async (t) => {
   t.same(profile.json(), body.user)
 })
 
+t.test('an email can be registered once, however its accented letters are encoded, and signs in either way', async (t) => {
+  const { app } = await createTestApp(t)
+  const composed = `\u00e9l\u00e8ve-${Date.now()}@exemple.fr`
+  const decomposed = composed.normalize('NFD')
+  t.not(decomposed, composed, 'two encodings of one address')
+  const first = await post(app, '/auth/register', { email: composed.toUpperCase(), password: PASSWORD })
+  t.equal(first.statusCode, 201)
+  t.equal(first.json().user.email, composed, 'stored composed (NFC) and lower-cased')
+  t.equal(codeOf(await post(app, '/auth/register', { email: decomposed, password: PASSWORD })), 'email_taken', 'the decomposed form is the same account')
+  t.equal((await post(app, '/auth/login', { email: decomposed.toUpperCase(), password: PASSWORD })).statusCode, 200, 'and signs in')
+})
+
 t.test('an email can be registered once, whatever its case', async (t) => {
   const { app } = await createTestApp(t)
   const email = uniqueEmail()
