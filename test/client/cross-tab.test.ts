@@ -11,7 +11,8 @@
  * the browser's cookies.
  */
 import t, { type Test } from 'tap'
-import { createVouchClient, type FetchLike, type SignOutReason } from '@vouch/client'
+import { createVouchClient, type SignOutReason } from '@vouch/client'
+import { browserLikeFetch } from '../helpers/browser-fetch.js'
 import { PASSWORD, uniqueEmail } from '../helpers/client.js'
 import { startSdkServer } from '../helpers/sdk.js'
 
@@ -47,32 +48,10 @@ function installBrowserShims (t: Test) {
   return { items }
 }
 
-/** The browser's fetch for pages at APP_ORIGIN: one cookie jar for all tabs. */
-function browserFetch (): FetchLike {
-  const jar = new Map<string, { value: string, path: string }>()
-  return async (input, init = {}) => {
-    const url = new URL(String(input))
-    const headers = new Headers(init.headers)
-    headers.set('origin', APP_ORIGIN)
-    const cookies = [...jar].filter(([, c]) => url.pathname.startsWith(c.path)).map(([name, c]) => `${name}=${c.value}`)
-    if (init.credentials === 'include' && cookies.length > 0) headers.set('cookie', cookies.join('; '))
-    const response = await fetch(url, { ...init, headers })
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';').map((part) => part.trim())
-      const name = pair.slice(0, pair.indexOf('='))
-      const value = pair.slice(pair.indexOf('=') + 1)
-      const path = attributes.find((a) => /^path=/i.test(a))?.slice(5) ?? '/'
-      if (attributes.some((a) => /^max-age=0$/i.test(a)) || value === '') jar.delete(name)
-      else jar.set(name, { value, path })
-    }
-    return response
-  }
-}
-
 async function browser (t: Test, env: Record<string, string> = {}, watch = false) {
   const shims = installBrowserShims(t)
   const server = await startSdkServer(t, { env: { COOKIE_ORIGINS: APP_ORIGIN, ACCESS_TOKEN_TTL: String(TTL), ...env } })
-  const fetchImpl = browserFetch()
+  const fetchImpl = browserLikeFetch(APP_ORIGIN).fetch // one cookie jar for all tabs
   const tab = () => {
     const vouch = createVouchClient({
       baseUrl: server.base, mode: 'cookie', crossTab: true, watch, fetch: fetchImpl, now: watch ? Date.now : () => server.clock.now().getTime(),

@@ -2,10 +2,13 @@
  * Cookie mode for browsers (src/http/plugins/refresh-cookie.ts): with
  * `Vouch-Mode: cookie` from a COOKIE_ORIGINS origin, every token pair's
  * refresh token travels only in an HttpOnly, SameSite=Strict cookie scoped to
- * /auth/refresh, never in a body; anything else that tries to use cookie mode
- * is refused with a catalogue error; CORS gives credentials to cookie origins
- * only; bearer mode is unchanged.
+ * /auth/refresh and /auth/logout (one Set-Cookie for each path), never in a
+ * body; a logout without a live access token ends the session its cookie
+ * names; anything else that tries to use cookie mode (or the cookie without
+ * it) is refused with a catalogue error; CORS gives credentials to cookie
+ * origins only; bearer mode is unchanged.
  */
+import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createTestApp } from '../helpers/app.js'
@@ -20,6 +23,8 @@ const NEW_PASSWORD = 'an entirely different passphrase'
 const SECURE = { ACCOUNT_PAGE: 'false', COOKIE_ORIGINS: APP, COOKIE_SECURE: 'true' }
 const SECURE_NAME = '__Secure-vouch-refresh'
 const EPOCH = 'Thu, 01 Jan 1970 00:00:00 GMT'
+/** The paths the refresh cookie is set for (one Set-Cookie each): the two routes that read it. */
+const COOKIE_PATHS = ['/auth/logout', '/auth/refresh']
 /** A token pair's body in cookie mode: everything but the refresh token. */
 const COOKIE_PAIR_KEYS = ['tokenType', 'accessToken', 'expiresIn', 'refreshExpiresIn', 'sessionId']
 const BEARER_PAIR_KEYS = ['tokenType', 'accessToken', 'expiresIn', 'refreshToken', 'refreshExpiresIn', 'sessionId']
@@ -62,29 +67,39 @@ function setCookiesOf (res: LightMyRequestResponse): SetCookie[] {
   })
 }
 
-/** The one Set-Cookie of a response, which must set the refresh cookie with exactly the documented attributes. */
+/** Set-Cookie headers in the order of their paths (the order they come in means nothing). */
+function byPath (cookies: SetCookie[]): SetCookie[] {
+  return cookies.toSorted((a, b) => String(a.attributes.path).localeCompare(String(b.attributes.path)))
+}
+
+/**
+ * The Set-Cookie headers of a response, which must set the refresh cookie once
+ * for each of COOKIE_PATHS, with the same value and exactly the documented
+ * attributes; returns it.
+ */
 function refreshCookieOf (t: Test, res: LightMyRequestResponse, name: string, secure: boolean, what: string): SetCookie {
-  const cookies = setCookiesOf(res)
-  t.equal(cookies.length, 1, `${what}: one Set-Cookie`)
+  const cookies = byPath(setCookiesOf(res))
+  t.same(cookies.map((cookie) => cookie.attributes.path), COOKIE_PATHS, `${what}: one Set-Cookie for each of ${COOKIE_PATHS.join(' and ')}`)
   const cookie = cookies[0]!
   const body = res.json() as { refreshExpiresIn: number }
-  t.equal(cookie.name, name, `${what}: cookie name`)
   t.match(cookie.value, /^[\w-]+\.\d+\.[\w-]+$/, `${what}: the value is a refresh token`)
-  t.same(cookie.attributes, {
-    'max-age': String(body.refreshExpiresIn), path: '/auth/refresh', httponly: true, samesite: 'Strict', ...(secure && { secure: true }),
-  }, `${what}: exactly HttpOnly, SameSite=Strict, Path=/auth/refresh, Max-Age=refreshExpiresIn${secure ? ', Secure' : ''}; no Domain`)
+  for (const [i, path] of COOKIE_PATHS.entries()) {
+    t.same(cookies[i], {
+      name, value: cookie.value,
+      attributes: { 'max-age': String(body.refreshExpiresIn), path, httponly: true, samesite: 'Strict', ...(secure && { secure: true }) },
+    }, `${what}: ${name}, the same token, exactly HttpOnly, SameSite=Strict, Path=${path}, Max-Age=refreshExpiresIn${secure ? ', Secure' : ''}; no Domain`)
+  }
   t.notOk(res.body.includes(cookie.value), `${what}: the refresh token appears nowhere in the body`)
   const otherHeaders = Object.entries(res.headers).filter(([header]) => header !== 'set-cookie').map(([, value]) => String(value)).join('\n')
   t.notOk(otherHeaders.includes(cookie.value), `${what}: nor in any other header`)
   return cookie
 }
 
-/** The response clears the refresh cookie: same name, path and flags, empty, Max-Age=0. */
+/** The response clears the refresh cookie at each of its paths: same name, path and flags, empty, Max-Age=0. */
 function assertCleared (t: Test, res: LightMyRequestResponse, what: string, name = SECURE_NAME, secure = true): void {
-  const cookies = setCookiesOf(res)
-  t.same(cookies, [{
-    name, value: '', attributes: { 'max-age': '0', path: '/auth/refresh', expires: EPOCH, httponly: true, samesite: 'Strict', ...(secure && { secure: true }) },
-  }], `${what}: the refresh cookie is cleared`)
+  t.same(byPath(setCookiesOf(res)), COOKIE_PATHS.map((path) => ({
+    name, value: '', attributes: { 'max-age': '0', path, expires: EPOCH, httponly: true, samesite: 'Strict', ...(secure && { secure: true }) },
+  })), `${what}: the refresh cookie is cleared at ${COOKIE_PATHS.join(' and ')}`)
 }
 
 function assertOriginRefused (t: Test, res: LightMyRequestResponse, what: string): void {
@@ -330,6 +345,92 @@ t.test('logout, logout-all, account deletion and deleting the current session cl
   const failed = await cookieCall(app, 'POST', '/auth/logout', undefined, { headers: bearer('not-a-token') })
   t.equal(failed.statusCode, 401)
   t.same(setCookiesOf(failed), [], 'a failed logout clears nothing')
+})
+
+t.test('a cookie-mode logout without an access token, or with an expired one, ends the session its cookie names and clears the cookie', async (t) => {
+  const { app, clock, config } = await createTestApp(t, { env: SECURE })
+  const bystander = await signUp(t, app)
+
+  const a = await signUp(t, app)
+  const cookieOnly = await cookieCall(app, 'POST', '/auth/logout', undefined, { cookie: a.jar })
+  t.equal(cookieOnly.statusCode, 204, 'no access token: 204')
+  t.equal(cookieOnly.body, '')
+  assertCleared(t, cookieOnly, 'cookie-only logout')
+  const refused = await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: a.jar })
+  t.equal(codeOf(refused), 'refresh_token_invalid', 'the ended session\'s refresh cookie is refused')
+  assertCleared(t, refused, 'the refused refresh')
+  t.equal(codeOf(await me(app, a.body.accessToken)), 'token_revoked', 'and its access token')
+
+  const b = await signUp(t, app)
+  clock.advance(config.tokens.accessTokenTtl + config.tokens.clockSkew + 1)
+  t.equal(codeOf(await me(app, b.body.accessToken)), 'token_expired', 'the access token has expired')
+  const expired = await cookieCall(app, 'POST', '/auth/logout', undefined, { cookie: b.jar, headers: bearer(b.body.accessToken) })
+  t.equal(expired.statusCode, 204, 'an expired access token: 204')
+  assertCleared(t, expired, 'logout with an expired access token')
+  t.equal(codeOf(await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: b.jar })), 'refresh_token_invalid', 'that session ended too')
+
+  t.equal((await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: bystander.jar })).statusCode, 200, 'no other session was touched')
+})
+
+t.test('a cookie-mode logout whose cookie names no live session clears it and answers 204 (logout is idempotent)', async (t) => {
+  const { app } = await createTestApp(t, { env: SECURE })
+  const bystander = await signUp(t, app)
+  const ended = await signUp(t, app)
+  t.equal((await cookieCall(app, 'POST', '/auth/logout', undefined, { cookie: ended.jar })).statusCode, 204)
+  const dead = {
+    'the cookie of a session already ended': ended.token,
+    'a made-up token': `${randomUUID()}.0.${'A'.repeat(65)}`,
+    'garbage': 'not-a-token',
+    'an empty cookie': '',
+    'an oversized cookie': 'a'.repeat(5000),
+  }
+  for (const [what, value] of Object.entries(dead)) {
+    const res = await cookieCall(app, 'POST', '/auth/logout', undefined, { cookie: `${SECURE_NAME}=${value}` })
+    t.equal(res.statusCode, 204, `${what}: 204`)
+    assertCleared(t, res, what)
+  }
+  t.equal((await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: bystander.jar })).statusCode, 200, 'no live session was touched')
+})
+
+t.test('a cookie-mode logout with neither an access token nor the cookie is 401 invalid_token and clears nothing', async (t) => {
+  const { app } = await createTestApp(t, { env: SECURE })
+  const res = await cookieCall(app, 'POST', '/auth/logout')
+  t.equal(res.statusCode, 401)
+  t.equal(codeOf(res), 'invalid_token')
+  t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  t.same(setCookiesOf(res), [], 'no Set-Cookie')
+})
+
+t.test('the refresh cookie sent to logout without Vouch-Mode, or from an origin not listed, is never used: 403 origin_not_allowed', async (t) => {
+  const { app } = await createTestApp(t, { env: SECURE })
+  const a = await signUp(t, app)
+  const formPost = (headers: Record<string, string> = {}) => app.inject({ method: 'POST', url: '/auth/logout', headers: { origin: APP, cookie: a.jar, ...headers } })
+  assertOriginRefused(t, await formPost(), 'without Vouch-Mode, even from a listed origin')
+  assertOriginRefused(t, await formPost({ origin: EVIL }), 'without Vouch-Mode, from another origin')
+  assertOriginRefused(t, await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: a.jar } }), 'without Vouch-Mode or Origin')
+  assertOriginRefused(t, await formPost({ 'content-type': 'application/x-www-form-urlencoded' }), 'a form post')
+  assertOriginRefused(t, await cookieCall(app, 'POST', '/auth/logout', undefined, { origin: EVIL, cookie: a.jar }), 'with Vouch-Mode from an unlisted origin')
+  assertOriginRefused(t, await cookieCall(app, 'POST', '/auth/logout', undefined, { headers: { origin: undefined }, cookie: a.jar }), 'with Vouch-Mode without Origin')
+  const alive = await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: a.jar })
+  t.equal(alive.statusCode, 200, 'the session lived through all of that')
+  t.equal((await me(app, a.body.accessToken)).statusCode, 200, 'its access token too')
+
+  const jar = `${SECURE_NAME}=${refreshCookieOf(t, alive, SECURE_NAME, true, 'refresh').value}`
+  const bearerLogout = await formPost({ cookie: jar, ...bearer(alive.json().accessToken) })
+  t.equal(bearerLogout.statusCode, 204, 'with an access token and without Vouch-Mode it is a bearer-mode logout, as before')
+  t.same(setCookiesOf(bearerLogout), [], 'which neither reads nor clears the cookie')
+})
+
+t.test('with a live access token, a cookie-mode logout ends that token\'s session, whatever the cookie', async (t) => {
+  const { app } = await createTestApp(t, { env: SECURE })
+  const a = await signUp(t, app)
+  const other = await cookieCall(app, 'POST', '/auth/login', { email: a.email, password: PASSWORD })
+  const otherJar = `${SECURE_NAME}=${refreshCookieOf(t, other, SECURE_NAME, true, 'login').value}`
+  const res = await cookieCall(app, 'POST', '/auth/logout', undefined, { cookie: otherJar, headers: bearer(a.body.accessToken) })
+  t.equal(res.statusCode, 204)
+  assertCleared(t, res, 'logout')
+  t.equal(codeOf(await me(app, a.body.accessToken)), 'token_revoked', 'the access token\'s session ended')
+  t.equal((await cookieCall(app, 'POST', '/auth/refresh', undefined, { cookie: otherJar })).statusCode, 200, 'the cookie\'s session did not')
 })
 
 t.test('bearer mode is unchanged while cookie mode is on: tokens in the body, no cookie', async (t) => {

@@ -127,11 +127,13 @@ t.test('each operation lists its error statuses, with an example of each code, i
       if (JSON.stringify(operation.security) !== JSON.stringify(security)) problems.push(`security ${JSON.stringify(operation.security)}, not ${JSON.stringify(security)}`)
     }
     expect(['internal_error', 'service_unavailable'], 'any request')
-    const config = route.config as { auth?: string, client?: true | 'optional', admin?: true } | undefined
+    const config = route.config as { auth?: string, cookieFallback?: true, client?: true | 'optional', admin?: true } | undefined
     const schema = route.schema as { body?: unknown, params?: unknown, querystring?: unknown } | undefined
     if (config?.auth === 'bearer') {
       expect(['invalid_token', 'token_expired', 'token_revoked'], 'bearer authentication')
-      expectSecurity([{ bearerAuth: [] }])
+      // cookieFallback (refresh-cookie.ts): in cookie mode the refresh cookie may stand in for the access token.
+      if (config.cookieFallback === true) expect(['origin_not_allowed'], 'the refresh cookie')
+      expectSecurity(config.cookieFallback === true ? [{ bearerAuth: [] }, { refreshCookie: [] }] : [{ bearerAuth: [] }])
     } else if (config?.admin === true) {
       expect(['invalid_credentials', 'forbidden'], 'admin authentication')
       expectSecurity([{ adminBasic: [] }])
@@ -159,6 +161,7 @@ t.test('security schemes, tags and examples of the main routes', async (t) => {
     refreshCookie: { type: 'apiKey', in: 'cookie' },
   })
   t.same(document.paths['/auth/refresh']!.post!.security, [{}, { refreshCookie: [] }], 'refresh: body token, or the cookie in cookie mode')
+  t.same(document.paths['/auth/logout']!.post!.security, [{ bearerAuth: [] }, { refreshCookie: [] }], 'logout: an access token, or the cookie in cookie mode')
   t.notOk(document.paths['/auth/login']!.post!.security, 'sign-in takes no credentials but the body')
 
   const login = document.paths['/auth/login']!.post!

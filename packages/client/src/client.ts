@@ -108,7 +108,10 @@ export interface VouchClient {
   login (input: { email: string, password: string, deviceName?: string }): Promise<VouchSession>
   /** New tokens now (`refreshed`), single-flight in the page and across tabs. */
   refresh (): Promise<VouchSession>
-  /** Ends this session at vouch (`signedOut` with `logout`). Nothing to do when signed out. */
+  /**
+   * Ends this session at vouch (`signedOut` with `logout`). Nothing to do when signed out.
+   * In cookie mode an expired access token is not refreshed first: vouch ends the session its refresh cookie names.
+   */
   logout (): Promise<void>
   /** Ends every session of the user, this one included (`signedOut` with `logout`). */
   logoutAll (): Promise<void>
@@ -308,10 +311,13 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
     }
   }
 
-  /** A call with the access token: refresh first near expiry; on 401 token_expired / token_revoked, refresh (or confirm) and retry once. */
-  const authed = async (exchange: (token: string) => Promise<Answer>): Promise<Answer> => {
+  /**
+   * A call with the access token: refresh first near expiry (unless `asHeld`: the token held is sent even if
+   * it has expired); on 401 token_expired / token_revoked, refresh (or confirm) and retry once.
+   */
+  const authed = async (exchange: (token: string) => Promise<Answer>, { asHeld = false } = {}): Promise<Answer> => {
     await ensureRestored()
-    const token = await freshToken()
+    const token = asHeld ? state.tokens()?.accessToken : await freshToken()
     if (token === undefined) throw new VouchError('invalid_token', 401, 'Not signed in.')
     const first = await exchange(token)
     if (first.status !== 401 || !RENEWABLE.has(knownCode(first.body) ?? '')) return first
@@ -350,14 +356,14 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
   }
 
   /** Calls that end this session at vouch: signed out (`logout`) with the lock held. */
-  const ending = async (path: string, method: string, body?: unknown): Promise<void> => {
+  const ending = async (path: string, method: string, body?: unknown, { asHeld = false } = {}): Promise<void> => {
     await ensureRestored()
     if (state.tokens() === null) return
     const answer = await authed((token) => sync.withLock(async () => {
       const answer = await read(await send(path, { method, body, token }), token)
       if (answer.status === 204) await state.end('logout')
       return answer
-    }))
+    }), { asHeld })
     // Refused because the session was already over (and signedOut has said why): nothing left to end.
     if (answer.status === 204 || state.tokens() === null) return
     throw errorFromAnswer(answer.status, answer.body, answer.headers)
@@ -424,7 +430,8 @@ export function createVouchClient (options: VouchClientOptions): VouchClient {
       return refresher.refresh()
     },
 
-    logout: () => ending('/auth/logout', 'POST'),
+    // In cookie mode vouch ends the session the refresh cookie names when the access token has expired: no refresh just to sign out.
+    logout: () => ending('/auth/logout', 'POST', undefined, { asHeld: cookie }),
     logoutAll: () => ending('/auth/logout-all', 'POST'),
     deleteAccount: (password) => ending('/auth/account', 'DELETE', { password }),
 

@@ -7,8 +7,8 @@
  *
  * What the document says beyond the schemas comes from what the routes
  * already declare, never from a list kept here: security from their
- * `config` (`auth: 'bearer'`, `client`, `admin`, which the plugins that
- * enforce them read too), error codes and their examples from
+ * `config` (`auth: 'bearer'` and `cookieFallback`, `client`, `admin`, which
+ * the plugins that enforce them read too), error codes and their examples from
  * `errorResponses(...)` (schemas.ts). The error body is one component,
  * `ErrorBody`, that every error response refers to.
  *
@@ -65,12 +65,13 @@ export interface ApiDocsOptions {
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 
-type RouteConfig = { auth?: 'bearer', client?: true | 'optional', admin?: true } | undefined
+type RouteConfig = { auth?: 'bearer', cookieFallback?: true, client?: true | 'optional', admin?: true } | undefined
 type Responses = Record<string, Record<string, unknown>>
 
 /** Who may call a route, as the plugins that check it read its config. */
 function securityOf (method: string, url: string, config: RouteConfig): Array<Record<string, string[]>> | undefined {
-  if (config?.auth === 'bearer') return [{ bearerAuth: [] }]
+  // cookieFallback (logout): in cookie mode the refresh cookie may stand in for the access token.
+  if (config?.auth === 'bearer') return config.cookieFallback === true ? [{ bearerAuth: [] }, { refreshCookie: [] }] : [{ bearerAuth: [] }]
   if (config?.admin === true) return [{ adminBasic: [] }]
   if (config?.client === true) return [{ clientBasic: [] }]
   // RFC 7009: a public client may revoke a token it holds without credentials.
@@ -147,6 +148,7 @@ function shareErrorBody (document: Record<string, unknown>): Record<string, unkn
 }
 
 export const apiDocs = fp<ApiDocsOptions>(async (app, { publicUrl, cookies }) => {
+  const refreshCookie = refreshCookieOptions(cookies)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -171,8 +173,9 @@ export const apiDocs = fp<ApiDocsOptions>(async (app, { publicUrl, cookies }) =>
           },
           adminBasic: { type: 'http', scheme: 'basic', description: 'An admin client\'s id and secret (ADMIN_CLIENTS, or `vouch clients add --kind admin`). A resource client\'s credentials are 403 `forbidden`.' },
           refreshCookie: {
-            type: 'apiKey', in: 'cookie', name: refreshCookieOptions(cookies).name,
-            description: 'Cookie mode (`Vouch-Mode: cookie` from an origin in COOKIE_ORIGINS): the refresh token, HttpOnly, SameSite=Strict, sent to /auth/refresh only.',
+            type: 'apiKey', in: 'cookie', name: refreshCookie.name,
+            description: 'Cookie mode (`Vouch-Mode: cookie` from an origin in COOKIE_ORIGINS): the refresh token, HttpOnly, SameSite=Strict, ' +
+              `sent to ${refreshCookie.paths.join(' and ')} only. Logout reads it when the request has no access token or an expired one.`,
           },
         },
       },

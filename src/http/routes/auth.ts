@@ -45,9 +45,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   }, async (request) => sessions.refresh(request.body.refreshToken, deviceOf(request, undefined)))
 
   app.post('/auth/logout', {
-    config: bearer, schema: { summary: 'Sign out: end this session', response: { 204: NoContent, ...errorResponses(Failures.bearer, Failures.cookie) } },
+    // In cookie mode the refresh cookie may stand in for an absent or expired access token (plugins/refresh-cookie.ts).
+    config: { ...bearer, cookieFallback: true },
+    schema: {
+      summary: 'Sign out: end this session (in cookie mode, the one the refresh cookie names when there is no live access token)',
+      response: { 204: NoContent, ...errorResponses(Failures.bearer, Failures.cookie) },
+    },
   }, async (request, reply) => {
-    await sessions.end(request.principal)
+    // The cookie ends its session as POST /auth/revoke would (one that names no live session ends nothing: still 204).
+    if (request.signOutCookie !== null) await sessions.revokeByToken(request.signOutCookie, clientOf(request))
+    else await sessions.end(request.principal)
     return reply.code(204).send(null)
   })
 
