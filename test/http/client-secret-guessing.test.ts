@@ -1,14 +1,17 @@
 /**
  * Guessing a resource server's client secret at /auth/introspect or on the
- * revocation feed: failures are throttled per client id and IP, and per
- * client id from every IP, while the resource servers that already use the
- * client keep working.
+ * revocation feed: failures are throttled per client id and IP, per client
+ * id from every IP, and per IP over all ids, while the resource servers that
+ * already use the client keep working; and the throttle's answers never tell
+ * which client ids exist, at introspection or at /admin.
  */
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createTestApp } from '../helpers/app.js'
 import { codeOf, register } from '../helpers/client.js'
+import { createApiClients } from '../../src/domain/api-clients.js'
 
 const ORDERS = { id: 'orders', secret: 'Qyc49k2XzTupJFeqVpsMEwiwldwH1m8tSUFhab5T7wQ' }
 const BILLING = { id: 'billing', secret: '614w_D7i6T2cl2R7C1P88MOWGEZdPB2T6WXmEhuiuCo' }
@@ -60,11 +63,19 @@ t.test('a guess spread over many addresses locks the client for new addresses, n
   t.equal((await introspect(app, user.accessToken, BILLING, '198.51.100.52')).statusCode, 200, 'other clients are unaffected')
 })
 
-t.test('client ids that do not exist are throttled like real ones', async (t) => {
+t.test('client ids that do not exist are throttled like real ones, and spraying them stops at the address\'s total', async (t) => {
   const { app } = await createTestApp(t, { env: { ...CLIENTS, CLIENT_AUTH_MAX_FAILURES: '3' } })
   const user = await register(app)
-  for (let i = 0; i < 3; i++) t.equal((await introspect(app, user.accessToken, { id: `nobody-${i}`, secret: ORDERS.secret }, ATTACKER)).statusCode, 401)
-  t.equal(codeOf(await introspect(app, user.accessToken, { id: 'nobody-else', secret: ORDERS.secret }, ATTACKER)), 'rate_limited')
+  for (let i = 0; i < 3; i++) t.equal((await introspect(app, user.accessToken, { id: 'nobody', secret: ORDERS.secret }, ATTACKER)).statusCode, 401)
+  t.equal(codeOf(await introspect(app, user.accessToken, { id: 'nobody', secret: ORDERS.secret }, ATTACKER)), 'rate_limited',
+    'the fourth failure for one made-up id, as for a real one')
+  // 10 × CLIENT_AUTH_MAX_FAILURES failures per address, whatever the ids: 3 spent above, 27 more.
+  for (let i = 0; i < 27; i++) {
+    t.equal((await introspect(app, user.accessToken, { id: `nobody-${i}`, secret: ORDERS.secret }, ATTACKER)).statusCode, 401, `made-up id ${i}`)
+  }
+  t.equal(codeOf(await introspect(app, user.accessToken, { id: 'nobody-else', secret: ORDERS.secret }, ATTACKER)), 'rate_limited', 'past the total')
+  t.equal(codeOf(await introspect(app, user.accessToken, BILLING, ATTACKER)), 'rate_limited', 'a real client from that address too, even with its right secret')
+  t.equal((await introspect(app, user.accessToken, BILLING, '192.0.2.10')).statusCode, 200, 'other addresses are unaffected')
 })
 
 t.test('a success below the limit clears the count, and the limit ends with its window', async (t) => {
@@ -80,3 +91,89 @@ t.test('a success below the limit clears the count, and the limit ends with its 
   await sleep(1100)
   t.equal((await introspect(app, user.accessToken, ORDERS, ATTACKER)).statusCode, 200, 'allowed again once the window has passed')
 })
+
+const ADMIN = { id: 'ops', secret: 'hT3a9Qm2ZkVxW7pLr4sN8yBcEfGjKuDd0oIiXw1vS6e' }
+const wrongSecret = (n: number) => `wrong-${n}-${'y'.repeat(40)}`
+
+/** The configured clients above, an admin client, and stored ones of both kinds (api2, console). */
+async function directoryApp (t: Parameters<typeof createTestApp>[0], env: Record<string, string>) {
+  const context = await createTestApp(t, { env: { ...CLIENTS, ADMIN_CLIENTS: `${ADMIN.id}:${ADMIN.secret}`, ...env } })
+  const stored = createApiClients({ db: context.db, clock: context.clock })
+  await stored.add('api2', 'resource')
+  await stored.add('console', 'admin')
+  return context
+}
+
+type Endpoint = 'introspection' | 'admin'
+
+/** One client authentication at `endpoint` with a wrong secret for `id`. */
+function attempt (app: FastifyInstance, endpoint: Endpoint, id: string, secret: string, ip: string) {
+  const authorization = basic(id, secret)
+  return endpoint === 'admin'
+    ? app.inject({ method: 'GET', url: `/admin/users/${randomUUID()}`, remoteAddress: ip, headers: { authorization } })
+    : app.inject({
+      method: 'POST', url: '/auth/introspect', remoteAddress: ip,
+      headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'token=x',
+    })
+}
+
+const answerOf = (res: LightMyRequestResponse) => `${res.statusCode} ${codeOf(res) ?? ''}`
+
+for (const endpoint of ['introspection', 'admin'] as const) {
+  t.test(`${endpoint}: after made-up ids from one address, a real id with a wrong secret answers as a made-up one (the reviewer's probe)`, async (t) => {
+    const { app } = await directoryApp(t, { CLIENT_AUTH_MAX_FAILURES: '10' })
+    for (let i = 1; i <= 12; i++) t.equal((await attempt(app, endpoint, `nosuch${i}`, wrongSecret(i), ATTACKER)).statusCode, 401, `nosuch${i}`)
+    const answers = new Map<string, string>()
+    for (const id of ['candidate-x', ADMIN.id, 'api2', 'console', ORDERS.id]) answers.set(id, answerOf(await attempt(app, endpoint, id, wrongSecret(0), ATTACKER)))
+    t.same(Object.fromEntries(answers), Object.fromEntries([...answers.keys()].map((id) => [id, '401 invalid_credentials'])),
+      'an unknown id, an admin, stored and configured clients: all one answer')
+  })
+}
+
+/**
+ * An attacker's requests, from one address and from several, all with wrong
+ * secrets, probing `target`: the answers (status, code, Retry-After) it sees.
+ * Each run has addresses and made-up ids of its own, so that runs in one app
+ * do not share a counter.
+ */
+async function probe (app: FastifyInstance, endpoint: Endpoint, target: string, run: number) {
+  const seen: Array<{ answer: string, retryAfter: number }> = []
+  let n = 0
+  const send = async (id: string, ip: string) => {
+    const res = await attempt(app, endpoint, id, wrongSecret(n++), ip)
+    seen.push({ answer: answerOf(res), retryAfter: Number(res.headers['retry-after'] ?? 0) })
+  }
+  const ip = (group: number, host: number) => `10.${run}.${group}.${host}`
+  // One address: made-up ids, then the target past its limit per id and address.
+  for (let i = 0; i < 2; i++) await send(`made-up-${run}-${i}`, ip(0, 1))
+  for (let i = 0; i < 4; i++) await send(target, ip(0, 1))
+  // Several addresses: the target past its limit per id from all addresses, then new addresses.
+  for (let host = 1; host <= 4; host++) for (let i = 0; i < 2; i++) await send(target, ip(1, host))
+  for (let host = 5; host <= 6; host++) await send(target, ip(1, host))
+  // One address spraying made-up ids past its total, then the target from it.
+  for (let i = 0; i < 31; i++) await send(`spray-${run}-${i}`, ip(2, 1))
+  await send(target, ip(2, 1))
+  // Many addresses, one made-up id each, then the target from a new address.
+  for (let host = 1; host <= 8; host++) await send(`one-each-${run}-${host}`, ip(3, host))
+  await send(target, ip(3, 100))
+  return seen
+}
+
+for (const [endpoint, targets] of [
+  // At introspection an admin client is no client (client-auth.ts); at /admin every kind is checked.
+  ['introspection', [ORDERS.id, 'api2', ADMIN.id]],
+  ['admin', [ADMIN.id, 'console', 'api2', ORDERS.id]],
+] as const) {
+  t.test(`${endpoint}: every answer the attacker sees is the same whether the probed id is a client or not`, async (t) => {
+    const { app } = await directoryApp(t, { CLIENT_AUTH_MAX_FAILURES: '3', CLIENT_AUTH_MAX_CLIENT_FAILURES: '6' })
+    const unknown = await probe(app, endpoint, 'candidate-x', 1)
+    t.ok(unknown.some(({ answer }) => answer === '429 rate_limited') && unknown.some(({ answer }) => answer === '401 invalid_credentials'),
+      'the probe meets the limits')
+    for (const [i, target] of targets.entries()) {
+      const known = await probe(app, endpoint, target, i + 2)
+      t.same(known.map(({ answer }) => answer), unknown.map(({ answer }) => answer), `${target}: the same statuses and codes, in order`)
+      const retryAfter = known.map(({ retryAfter }, j) => Math.abs(retryAfter - unknown[j]!.retryAfter) <= 1)
+      t.notOk(retryAfter.includes(false), `${target}: the same Retry-After (to the second)`)
+    }
+  })
+}

@@ -109,7 +109,7 @@ export function createClientCheck ({ directory, counters, limits, onThrottled }:
     const expected = client?.secretHash ?? dummy
     const matches = secrets.map((secret) => sameHash(hashSecret(secret), expected)).includes(true) && client !== undefined
     if (!matches) {
-      await throttle.failed(client === undefined ? undefined : id, ip)
+      await throttle.failed(id, ip)
       throw new DomainError('invalid_credentials', failure)
     }
     await throttle.succeeded(id, ip)
