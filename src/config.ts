@@ -124,6 +124,8 @@ export interface Config {
     readonly resetUrl: string
     /** A template file replacing templates/password-reset.txt. */
     readonly resetTemplate: string | undefined
+    /** A template file replacing templates/new-device.txt (the new-device alert). */
+    readonly newDeviceTemplate: string | undefined
     /** SMTP; without it, messages go to DATA_DIR/outbox as .eml files. */
     readonly smtp: {
       readonly host: string
@@ -486,6 +488,7 @@ export function loadConfig (env: Env): Config {
       from: read('MAIL_FROM') ?? 'vouch <no-reply@localhost>',
       resetUrl: url('RESET_URL', `${served.url}/account/reset-password`),
       resetTemplate: read('RESET_EMAIL_TEMPLATE'),
+      newDeviceTemplate: read('NEW_DEVICE_EMAIL_TEMPLATE'),
       smtp: smtp(),
     },
     resourceClients,

@@ -122,7 +122,7 @@ export function createDomain ({
   const newDeviceAlerts = config.events.newDeviceAlerts
     ? createNewDeviceAlerts({
       events, db, transport: mail, clock, onError: onBackgroundError,
-      settings: { devicesUrl: config.accountPage ? `${config.publicUrl}/account#devices` : undefined },
+      settings: { devicesUrl: config.accountPage ? `${config.publicUrl}/account#devices` : undefined, template: config.mail.newDeviceTemplate },
     })
     : undefined
 

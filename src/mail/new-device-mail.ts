@@ -2,7 +2,10 @@
  * New-device alerts: when a sign-in comes from a device the account has not
  * used before (a `new_device` security event, see src/domain/devices.ts), the
  * account's owner gets a short plain-text mail saying which device, from
- * which address and when, and where to review the devices signed in.
+ * which address and when, and where to review the devices signed in. The
+ * text comes from a template a deployer can replace
+ * (NEW_DEVICE_EMAIL_TEMPLATE; default templates/new-device.txt), checked at
+ * start by template.ts.
  *
  * - It listens to the published event, so it runs only after the sign-in
  *   committed; the lookup and the send happen in the background. A failure
@@ -11,15 +14,27 @@
  * - The mail holds no secret: the event carries none (no token, no hash),
  *   and the address is read from the user row at send time (an account
  *   deleted or disabled meanwhile gets no mail).
- * - The device name and user agent were chosen by whoever signed in: they are
- *   shown quoted, on one line (device-info.ts cleaned them of line breaks and
- *   control characters when the session was stored). Composed by
- *   plain-text.ts: 7bit when ASCII, base64 otherwise (an emoji device name).
+ * - The device name, user agent and IP were chosen by whoever signed in (the
+ *   IP too, through X-Forwarded-For under TRUST_PROXY=true): each is cleaned
+ *   here by device-info.ts (no line break or control character, bounded),
+ *   whatever the event's producer did, so that each stays on its line, in
+ *   the subject too. Composed by plain-text.ts: 7bit when ASCII, base64
+ *   otherwise (an emoji device name).
  */
 import type { Db } from '../db/client.js'
 import type { Clock } from '../domain/clock.js'
+import { deviceName, displayText, userAgent } from '../domain/device-info.js'
 import type { SecurityEvent, SecurityEvents } from '../domain/security-events.js'
+import { defaultTemplateFile, fillTemplate, loadTemplate } from './template.js'
 import type { MailTransport } from './transport.js'
+
+export const DEFAULT_NEW_DEVICE_TEMPLATE = defaultTemplateFile('new-device.txt')
+
+/** What a new-device template may use; a sign-in without a device name (or user agent, or IP) leaves that line out. */
+export const NEW_DEVICE_PLACEHOLDERS = ['email', 'device', 'userAgent', 'ip', 'time', 'link'] as const
+
+/** Most code points of an IP address in the mail: a textual IPv6 address with a zone fits. */
+const IP_MAX_LENGTH = 64
 
 export interface NewDeviceAlertSettings {
   /**
@@ -28,6 +43,8 @@ export interface NewDeviceAlertSettings {
    * page, and the mail then names no link.
    */
   readonly devicesUrl: string | undefined
+  /** A template file replacing templates/new-device.txt (NEW_DEVICE_EMAIL_TEMPLATE). */
+  readonly template: string | undefined
 }
 
 export interface NewDeviceAlertDeps {
@@ -48,31 +65,28 @@ export interface NewDeviceAlerts {
 
 type NewDeviceEvent = Extract<SecurityEvent, { type: 'new_device' }>
 
-/** The message for one new-device sign-in; exported for its tests. */
-export function newDeviceMessage (event: NewDeviceEvent, at: Date, devicesUrl: string | undefined): { subject: string, text: string } {
-  const lines = ['A new device signed in to your account.', '']
-  if (event.deviceName) lines.push(`Device:     "${event.deviceName}"`)
-  lines.push(`Browser:    ${event.client?.userAgent ? `"${event.client.userAgent}"` : 'unknown'}`)
-  lines.push(`IP address: ${event.client?.ip ?? 'unknown'}`)
-  lines.push(`Time:       ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`)
-  lines.push('', 'If this was you, there is nothing to do.', '')
-  if (devicesUrl !== undefined) {
-    lines.push('If it was not, sign that device out and change your password here:', '', devicesUrl)
-  } else {
-    lines.push('If it was not, review the devices signed in to your account, sign that device', 'out and change your password.')
+/** The values of one new-device mail, cleaned; undefined leaves its line out. */
+function newDeviceValues (event: NewDeviceEvent, email: string, at: Date, devicesUrl: string | undefined) {
+  return {
+    email,
+    device: deviceName(event.deviceName) ?? undefined,
+    userAgent: userAgent(event.client?.userAgent) ?? undefined,
+    ip: displayText(event.client?.ip, IP_MAX_LENGTH) ?? undefined,
+    time: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    link: devicesUrl,
   }
-  return { subject: 'New sign-in to your account', text: `${lines.join('\n')}\n` }
 }
 
 /** Subscribes the alert mail to `events`. */
 export function createNewDeviceAlerts ({ events, db, transport, clock, settings, onError }: NewDeviceAlertDeps): NewDeviceAlerts {
+  const template = loadTemplate('NEW_DEVICE_EMAIL_TEMPLATE', settings.template ?? DEFAULT_NEW_DEVICE_TEMPLATE, NEW_DEVICE_PLACEHOLDERS)
   const pending = new Set<Promise<void>>()
 
   const send = async (event: NewDeviceEvent, at: Date) => {
     const user = await db.user.findUnique({ where: { id: event.userId }, select: { email: true, disabledAt: true } })
     // Deleted (its email is a placeholder without an "@") or disabled since: no one to warn.
     if (user === null || !user.email.includes('@') || user.disabledAt !== null) return
-    await transport.send({ to: user.email, ...newDeviceMessage(event, at, settings.devicesUrl) })
+    await transport.send({ to: user.email, ...fillTemplate(template, newDeviceValues(event, user.email, at, settings.devicesUrl)) })
   }
 
   const stop = events.subscribe((event) => {

@@ -1,10 +1,10 @@
 /**
  * The mail templates a deployer can replace (src/mail/template.ts):
- * RESET_EMAIL_TEMPLATE is read and checked when vouch starts. A file that
- * cannot be read, has no `Subject:` line, or uses a placeholder its mail
- * does not fill stops the start with a ConfigError naming the setting,
- * instead of mailing users a literal "{{token}}" (or nothing) later. The
- * default template passes the same check.
+ * RESET_EMAIL_TEMPLATE and NEW_DEVICE_EMAIL_TEMPLATE are read and checked
+ * when vouch starts. A file that cannot be read, has no `Subject:` line, or
+ * uses a placeholder its mail does not fill stops the start with a
+ * ConfigError naming the setting, instead of mailing users a literal
+ * "{{token}}" (or nothing) later. The default templates pass the same check.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +16,10 @@ import { createTestApp } from '../helpers/app.js'
 /** Each replaceable template, with a line that uses every placeholder its mail fills. */
 const TEMPLATES = [
   { setting: 'RESET_EMAIL_TEMPLATE', valid: 'Subject: Reset ({{email}})\n\n{{link}} within {{minutes}} minutes\n' },
+  {
+    setting: 'NEW_DEVICE_EMAIL_TEMPLATE',
+    valid: 'Subject: New sign-in ({{device}})\n\n{{email}} {{device}} {{userAgent}} {{ip}} {{time}}\n{{link}}\n',
+  },
 ] as const
 
 async function tempDir (t: Test): Promise<string> {
@@ -63,3 +67,14 @@ for (const { setting, valid } of TEMPLATES) {
     }
   })
 }
+
+t.test('the unknown-placeholder refusal lists the placeholders the mail fills', async (t) => {
+  const file = path.join(await tempDir(t), 'template.txt')
+  await writeFile(file, 'Subject: New sign-in\n\n{{browser}}\n')
+  const err = await startError(t, { NEW_DEVICE_EMAIL_TEMPLATE: file }) as Error
+  t.match(err.message, /\{\{email\}\}, \{\{device\}\}, \{\{userAgent\}\}, \{\{ip\}\}, \{\{time\}\}, \{\{link\}\}/)
+})
+
+t.test('with NEW_DEVICE_ALERTS=false the new-device template is not read', async (t) => {
+  t.equal(await startError(t, { NEW_DEVICE_ALERTS: 'false', NEW_DEVICE_EMAIL_TEMPLATE: '/nonexistent/new-device.txt' }), undefined)
+})

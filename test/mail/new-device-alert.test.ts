@@ -6,7 +6,14 @@
  * account registered on, the same device again (another address, a browser
  * update), and refreshes mail nothing. NEW_DEVICE_ALERTS=false mails
  * nothing, and a mail server that is down never fails a sign-in.
+ * NEW_DEVICE_EMAIL_TEMPLATE replaces the text (its start-up checks are in
+ * mail-templates.test.ts); what a client chose (device name, user agent, an
+ * X-Forwarded-For address) stays one cleaned, bounded line in the subject
+ * and the body.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
@@ -54,6 +61,21 @@ async function mails (received: ReceivedMail[], count: number): Promise<Received
 
 /** The raw message's body (after the blank line that ends the headers). */
 const bodyOf = (raw: string) => raw.slice(raw.search(/\r\n\r\n/) + 4)
+/** The raw message's header lines, folded lines joined. */
+const headersOf = (raw: string) => raw.slice(0, raw.search(/\r\n\r\n/)).replace(/\r\n(?=[ \t])/g, '').split('\r\n')
+/** The body as the recipient reads it: decoded when it was sent base64. */
+const textOf = (raw: string) => headersOf(raw).includes('Content-Transfer-Encoding: base64')
+  ? Buffer.from(bodyOf(raw), 'base64').toString('utf8').replace(/\r?\n/g, '\r\n')
+  : bodyOf(raw)
+
+/** A NEW_DEVICE_EMAIL_TEMPLATE file holding `text`, removed at teardown. */
+async function templateFile (t: Test, text: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vouch-template-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'new-device.txt')
+  await writeFile(file, text)
+  return file
+}
 
 t.test('a sign-in from a new device mails the owner once; the same device again, elsewhere or updated, and refreshes do not', async (t) => {
   const { app, db, smtp, clock } = await smtpApp(t)
@@ -86,7 +108,8 @@ t.test('a sign-in from a new device mails the owner once; the same device again,
   t.match(alert!.raw, /^Subject: New sign-in to your account\r$/m)
   t.match(alert!.raw, /^Content-Transfer-Encoding: 7bit\r$/im, 'ASCII: sent as written')
   t.match(body, 'A new device signed in to your account.')
-  t.ok(body.includes(`Browser:    "${PHONE}"`), 'the user agent, whole, on its line')
+  t.ok(body.includes(`\r\nAccount:    ${user.email}\r\n`), 'which account')
+  t.ok(body.includes(`\r\nUser agent: "${PHONE}"\r\n`), 'the user agent, whole, on its line, named for what it is')
   t.match(body, /^IP address: 203\.0\.113\.7\r$/m)
   t.ok(body.includes(`Time:       ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`), 'when, by the clock')
   t.match(body, /^https:\/\/auth\.example\.com\/account#devices\r$/m, 'the link to the device list, whole, on a line of its own')
@@ -146,4 +169,101 @@ t.test('a mail server that is down never fails the sign-in: the failure is logge
   for (let i = 0; i < 400 && !lines.some((line) => line.includes('background work failed')); i++) await sleep(25)
   t.ok(lines.some((line) => line.includes('background work failed')), 'the failure is logged')
   t.notOk(lines.some((line) => line.includes(phone.accessToken) || line.includes(phone.refreshToken)), 'with no token')
+})
+
+t.test('NEW_DEVICE_EMAIL_TEMPLATE replaces the text: each placeholder filled, in the subject too', async (t) => {
+  const template = await templateFile(t, [
+    'Subject: Sign-in on {{device}} from {{ip}}',
+    '',
+    'Custom template for {{email}}',
+    'device={{device}}',
+    'agent={{userAgent}}',
+    'ip={{ip}} time={{time}}',
+    'review at {{link}}',
+    '',
+  ].join('\n'))
+  const { app, smtp, clock } = await smtpApp(t, { NEW_DEVICE_EMAIL_TEMPLATE: template })
+  const user = await register(app)
+  await signIn(app, user.email, TABLET, '203.0.113.8', 'Kitchen tablet')
+  const [alert] = await mails(smtp.received, 1)
+  const time = `${clock.now().toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  t.ok(headersOf(alert!.raw).includes('Subject: Sign-in on Kitchen tablet from 203.0.113.8'), 'the subject is the template\'s, filled')
+  t.equal(bodyOf(alert!.raw), [
+    `Custom template for ${user.email}`,
+    'device=Kitchen tablet',
+    `agent=${TABLET}`,
+    `ip=203.0.113.8 time=${time}`,
+    'review at https://auth.example.com/account#devices',
+    '',
+  ].join('\r\n'), 'the body is the template\'s, filled, nothing else')
+})
+
+t.test('in a template, a line whose value the sign-in lacks is left out; in the subject the value is empty', async (t) => {
+  const template = await templateFile(t, 'Subject: Sign-in [{{device}}]\n\nfirst\nDevice: {{device}}\nlast\n\n{{link}}\n')
+  const { app, smtp } = await smtpApp(t, { NEW_DEVICE_EMAIL_TEMPLATE: template, ACCOUNT_PAGE: 'false', RESET_URL: 'https://app.example.com/reset' })
+  const user = await register(app)
+  await signIn(app, user.email, PHONE)
+  const [alert] = await mails(smtp.received, 1)
+  t.ok(headersOf(alert!.raw).includes('Subject: Sign-in []'))
+  t.equal(bodyOf(alert!.raw), 'first\r\nlast\r\n', 'no device line, no link line, no trailing blank line')
+})
+
+t.test('what a client chose stays inert in the mail: no header, no control character, no placeholder, one line each, bounded', async (t) => {
+  // Every value in the subject as well as the body: a line break there would start a header.
+  const template = await templateFile(t, 'Subject: New sign-in: {{device}} | {{userAgent}} | {{ip}}\n\nDevice: "{{device}}"\nUser agent: "{{userAgent}}"\nIP: {{ip}}\n\n{{link}}\n')
+  // TRUST_PROXY=true takes the address from X-Forwarded-For as the client sent it (vouch warns about it at start).
+  const { app, smtp } = await smtpApp(t, { NEW_DEVICE_EMAIL_TEMPLATE: template, TRUST_PROXY: 'true' })
+  const user = await register(app)
+  const hostile = [
+    {
+      deviceName: 'Kitchen\r\nBcc: victim@example.com\r\n\r\nInjected body',
+      userAgent: 'Agent/1.0\r\nX-Injected: yes',
+      forwardedFor: '203.0.113.9\r\nX-Forwarded-Injected: yes',
+      device: 'Kitchen Bcc: victim@example.com Injected body', agent: 'Agent/1.0 X-Injected: yes', ip: '203.0.113.9 X-Forwarded-Injected: yes',
+    },
+    {
+      deviceName: '\u202Egnp.exe\u202C \u001b[31mred\u001b[0m \u0007bel\u0085next\u2028line',
+      userAgent: `Mozilla/5.0 (X11; Linux x86_64) ${'A'.repeat(20_000)}`,
+      forwardedFor: `\u0085${'9'.repeat(5_000)}`,
+      device: 'gnp.exe [31mred [0m bel next line', agent: `Mozilla/5.0 (X11; Linux x86_64) ${'A'.repeat(512 - 32)}`, ip: '9'.repeat(64),
+    },
+    {
+      deviceName: '{{link}} {{email}}', userAgent: '{{ip}}', forwardedFor: '198.51.100.4',
+      device: '{{link}} {{email}}', agent: '{{ip}}', ip: '198.51.100.4',
+    },
+    {
+      // Not ASCII: the body goes base64 (its lines are then whatever the decoder makes of them, never split).
+      deviceName: 'Ada\u2019s \u{1F469}\u200D\u{1F4BB} laptop', userAgent: PHONE, forwardedFor: '2001:db8::7',
+      device: 'Ada\u2019s \u{1F469}\u200D\u{1F4BB} laptop', agent: PHONE, ip: '2001:db8::7',
+    },
+  ]
+  for (const { deviceName, userAgent, forwardedFor } of hostile) {
+    const res = await app.inject({
+      method: 'POST', url: '/auth/login', headers: { 'user-agent': userAgent, 'x-forwarded-for': forwardedFor },
+      payload: { email: user.email, password: PASSWORD, deviceName },
+    })
+    t.equal(res.statusCode, 200, 'signed in', { body: res.body })
+  }
+  const received = await mails(smtp.received, hostile.length)
+  await sleep(200)
+  t.equal(smtp.received.length, hostile.length, 'one mail each, to no one else')
+  for (const [i, { device, agent, ip }] of hostile.entries()) {
+    // Each sign-in is a device of its own, so each has a mail; the background sends may finish in any order.
+    const mail = received.find((mail) => textOf(mail.raw).includes(`IP: ${ip}\r\n`))
+    if (mail === undefined) { t.fail(`case ${i}: no mail with IP: ${ip}`, { received: smtp.received.map((mail) => mail.raw) }); continue }
+    t.equal(mail.to, user.email, `case ${i}: to the owner only`)
+    const headers = headersOf(mail.raw)
+    const subject = headers.find((line) => line.startsWith('Subject: '))!
+    t.same(headers.filter((line) => /^(?:Subject|Bcc|Cc|To|X-[\w-]*Injected):/i.test(line)), [`To: ${user.email}`, subject],
+      `case ${i}: one To and one Subject, no header of the client's`)
+    const ascii = /^[\x20-\x7e]*$/.test(device + agent + ip)
+    // (Not ASCII, the subject is in encoded words: still the one line checked above.)
+    if (ascii) t.equal(subject, `Subject: New sign-in: ${device} | ${agent} | ${ip}`, `case ${i}: the values, cleaned, on the subject line`)
+    t.ok(headers.includes(`Content-Transfer-Encoding: ${ascii ? '7bit' : 'base64'}`), `case ${i}: ${ascii ? 'ASCII, sent as written' : 'not ASCII, sent base64'}`)
+    const text = textOf(mail.raw)
+    t.equal(text, `Device: "${device}"\r\nUser agent: "${agent}"\r\nIP: ${ip}\r\n\r\nhttps://auth.example.com/account#devices\r\n`,
+      `case ${i}: each value on its line, cleaned and bounded, the link whole`)
+    t.notMatch(text.replace(/\r\n/g, ''), /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u, `case ${i}: no control or bidirectional character`)
+    t.ok(mail.raw.split('\r\n').every((line) => Buffer.byteLength(line) <= 998), `case ${i}: every raw line within 998 octets`)
+  }
 })
