@@ -5,37 +5,29 @@
  * server needs to run. Every command has --help and --json; exit codes are
  * in src/cli/output.ts (EXIT).
  */
-import { Command, CommanderError } from 'commander'
-import { registerClients } from './clients.js'
+import { CommanderError } from 'commander'
 import { createCliContext } from './context.js'
-import { registerEvents } from './events.js'
-import { registerKeys } from './keys.js'
-import { registerMigrate } from './migrate.js'
 import { EXIT, report } from './output.js'
-import { registerUsers } from './users.js'
+import { createProgram } from './program.js'
 
+// --json anywhere on the command line, read here: a usage error stops
+// commander before it has parsed the command's own --json.
+const json = process.argv.slice(2).includes('--json')
 const context = createCliContext(process.env)
-const program = new Command('vouch')
-  .description('vouch administration: migrations, signing keys, users, security events, API clients ' +
-    '(configured by the same environment as the server)')
-  .showHelpAfterError('(add --help for usage)')
-  .exitOverride()
-
-registerMigrate(program, context.config)
-registerKeys(program, context)
-registerUsers(program, context)
-registerEvents(program, context)
-registerClients(program, context)
+const program = createProgram(context, { json })
 
 let exitCode: number = EXIT.ok
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
-  if (err instanceof CommanderError) {
-    // Commander has printed the help or the problem already.
-    exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage
+  if (err instanceof CommanderError && err.exitCode === 0) {
+    // Help asked for (--help, `vouch help [command]`): printed on stdout.
+    exitCode = EXIT.ok
+  } else if (err instanceof CommanderError && !json) {
+    // A usage error, which commander has described on stderr (the help, for a missing command).
+    exitCode = EXIT.usage
   } else {
-    exitCode = report(err, process.argv.includes('--json'))
+    exitCode = report(err, json)
   }
 } finally {
   await context.close()

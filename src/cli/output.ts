@@ -3,8 +3,11 @@
  * (text for people, `--json` for scripts: one JSON document on stdout), and
  * how a failure is reported (one line on stderr, never a stack trace or a
  * secret; with `--json` the same as `{"error": {"code", "message"}}` on
- * stdout too, so that a script can branch on the code).
+ * stdout too, so that a script can branch on the code). A usage error that
+ * commander finds is such a failure too when `--json` is on the command line
+ * (main.ts); without it commander's own text stays.
  */
+import { CommanderError } from 'commander'
 import { ConfigError } from '../config.js'
 import { DomainError } from '../errors.js'
 
@@ -49,8 +52,33 @@ export function report (err: unknown, json: boolean): number {
   return failure.exitCode
 }
 
+/**
+ * The code of a usage error in --json output, by commander's code (its
+ * message says the rest). Anything else commander refuses is `usage`.
+ */
+const USAGE_CODES: Readonly<Record<string, string>> = {
+  'commander.unknownCommand': 'unknown_command',
+  'commander.unknownOption': 'unknown_option',
+  'commander.missingArgument': 'missing_argument',
+  'commander.excessArguments': 'excess_arguments',
+  'commander.missingMandatoryOptionValue': 'missing_option',
+  'commander.optionMissingArgument': 'missing_option_value',
+  'commander.invalidArgument': 'invalid_argument',
+  'commander.conflictingOption': 'conflicting_option',
+  // The help shown as the error, for `vouch help <no such command>`.
+  'commander.help': 'unknown_command',
+}
+
 function describe (err: unknown): { code: string, message: string, exitCode: number } {
   if (err instanceof CliError) return { code: err.code, message: err.message, exitCode: err.exitCode }
+  if (err instanceof CommanderError) {
+    // Commander's words without its "error: ", on one line (a suggestion follows on a line of its own);
+    // the help shown as an error has none of its own.
+    const message = err.code === 'commander.help'
+      ? 'no such command: vouch --help lists the commands'
+      : err.message.replace(/^error: /, '').replaceAll('\n', ' ')
+    return { code: USAGE_CODES[err.code] ?? 'usage', message, exitCode: EXIT.usage }
+  }
   if (err instanceof ConfigError) return { code: 'config_invalid', message: err.message, exitCode: EXIT.failure }
   if (err instanceof DomainError) {
     return { code: err.code, message: err.message, exitCode: err.code === 'validation_failed' ? EXIT.usage : EXIT.failure }
