@@ -47,3 +47,19 @@ t.test('a secret with + and % authenticates as sent and form-encoded, on introsp
     t.equal(res.statusCode, 401, `a wrong secret (${wrong}) is unknown`)
   }
 })
+
+t.test('a configured client id costs the same lookup as a stored one or no client\'s, so timing does not tell which exist', async (t) => {
+  let statements: string[] = []
+  const { app } = await createTestApp(t, { env, onQuery: (sql) => { statements.push(sql) } })
+  const lookups = async (id: string) => {
+    statements = []
+    const res = await app.inject({ method: 'GET', url: '/admin/users/00000000-0000-4000-8000-000000000000', headers: { authorization: basic(id, 'wrong secret, long enough to be one') } })
+    t.equal(res.statusCode, 401, `${id}: a wrong secret`)
+    return statements.filter((sql) => /api_clients/i.test(sql)).length
+  }
+  t.equal(await lookups(ADMIN.id), 1, 'a configured admin id: one lookup')
+  t.equal(await lookups(RESOURCE.id), 1, 'a configured resource id: one lookup')
+  t.equal(await lookups('no-such-client'), 1, 'an id of no client: one lookup')
+  t.equal(await lookups(ADMIN.id), 0, 'each remembered alike for a few seconds')
+  t.equal(await lookups('no-such-client'), 0)
+})

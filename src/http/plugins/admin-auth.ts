@@ -9,7 +9,7 @@
  * - An admin client is one of ADMIN_CLIENTS or a stored client of kind
  *   `admin` (domain/api-clients.ts), checked by client-directory.ts's one
  *   credential check: constant-time, throttled with resource clients' one
- *   budget per client id and IP (past it the answer is 429 `rate_limited`,
+ *   budget per client id and IP, and per IP, (past it the answer is 429 `rate_limited`,
  *   whatever the secret), a stored client taking effect within a few seconds.
  * - No credentials, an unknown id or a wrong secret: 401
  *   `invalid_credentials` with a Basic challenge (error-handler.ts). The

@@ -3,8 +3,8 @@
  * with the client id and secret of a resource client (RESOURCE_CLIENTS, or
  * one stored with `vouch clients add --kind resource`), or `client_id` and
  * `client_secret` in the body, checked by client-directory.ts's one
- * credential check (constant time; throttled per client id and IP, and per
- * client id: past the limits the answer is 429 rate_limited, whatever the
+ * credential check (constant time; throttled per client id and IP, per IP
+ * and per client id, known or not: past the limits the answer is 429 rate_limited, whatever the
  * secret). Routes opt in with `config: { client: true }`; a failure is 401
  * invalid_credentials with a Basic challenge. An admin client is no
  * resource server: unknown here, like any other id.

@@ -10,8 +10,9 @@
  *   takes effect within that, and made-up ids cost at most one query each
  *   per CACHE_MS (the cache holds at most CACHE_MAX_ENTRIES).
  * - The check: secrets are compared as SHA-256 hashes in constant time,
- *   always exactly one comparison whether the id is known or not, and
- *   failures are counted per client id and IP, and per client id
+ *   always the same comparisons whether the id is known or not, and
+ *   failures are counted under the id as presented, known or not, per
+ *   client id and IP, per IP and per client id
  *   (limits/client-auth-throttle.ts), one budget whichever endpoint is
  *   guessed at: past the limits the answer is 429 rate_limited, whatever
  *   the secret.
@@ -45,14 +46,15 @@ export function createClientDirectory ({ resourceClients, adminClients, stored, 
   ])
   const cache = new Map<string, { client: KnownClient | undefined, until: number }>()
   return async (id) => {
-    const fromConfig = configured.get(id)
-    if (fromConfig !== undefined || stored === undefined || id === '') return fromConfig
+    if (stored === undefined || id === '') return configured.get(id)
+    // A configured id is looked up in the store too (the CLI never stores one): the same work, and so the same
+    // time, whether an id is configured, stored or no client's, so that timing does not tell which ids exist.
     const cached = cache.get(id)
-    if (cached !== undefined && cached.until > now()) return cached.client
+    if (cached !== undefined && cached.until > now()) return configured.get(id) ?? cached.client
     const client = await stored.lookup(id)
     if (cache.size >= CACHE_MAX_ENTRIES) cache.clear()
     cache.set(id, { client, until: now() + CACHE_MS })
-    return client
+    return configured.get(id) ?? client
   }
 }
 
