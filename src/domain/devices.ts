@@ -10,11 +10,32 @@
  * (it has sessions, live or ended) and none of them had this key. The very
  * first sign-in of an account (right after registration) is not announced:
  * there is no other device to warn.
+ *
+ * Simultaneous sign-ins from one new device (a double click, a client that
+ * retries) are one new device: one `new_device` event, one mail. The sign-in
+ * asks `isNewDevice` in its transaction only after it has written the user's
+ * row (`lockUser`, session-limit.ts), so each sign-in of a user sees every
+ * session the ones before it committed: on PostgreSQL the row lock queues
+ * them, on SQLite the write lock does, whichever instance answers them.
  */
 import { createHash } from 'node:crypto'
 import type { DeviceInfo } from './sessions.js'
+import type { Tx } from './token-version.js'
 
 export function deviceKey ({ deviceName, userAgent }: Pick<DeviceInfo, 'deviceName' | 'userAgent'>): string {
   const family = (userAgent ?? '').replace(/\d+(?:[._]\d+)*/g, '#').toLowerCase()
   return createHash('sha256').update(`${deviceName ?? ''}\n${family}`).digest('base64url').slice(0, 22)
+}
+
+/**
+ * True when the user has sessions (live or ended) and none of them had
+ * `key`: one statement, by the (userId, deviceKey) index. Call it after
+ * `lockUser` in the sign-in's transaction, before its session is inserted.
+ */
+export async function isNewDevice (tx: Tx, userId: string, key: string): Promise<boolean> {
+  const [row] = await tx.$queryRaw<Array<{ isNew: boolean | number | bigint }>>`
+    SELECT EXISTS (SELECT 1 FROM sessions WHERE "userId" = ${userId})
+       AND NOT EXISTS (SELECT 1 FROM sessions WHERE "userId" = ${userId} AND "deviceKey" = ${key}) AS "isNew"`
+  // PostgreSQL answers a boolean, SQLite 0 or 1.
+  return Number(row?.isNew ?? 0) === 1
 }

@@ -10,7 +10,7 @@ import { DomainError } from '../errors.js'
 import { isUuid } from '../crypto/secrets.js'
 import { parseRefreshToken } from './refresh-tokens.js'
 import { lockUser, revokeBeyondLimit } from './session-limit.js'
-import { deviceKey } from './devices.js'
+import { deviceKey, isNewDevice } from './devices.js'
 import { SYSTEM, type SecurityEvent } from './security-events.js'
 import { activeSessionsOf, type SessionKit } from './session-kit.js'
 import type { SessionLiveness } from './session-liveness.js'
@@ -28,13 +28,10 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
       const key = deviceKey(device)
       const client = { ip: device.ip, userAgent: device.userAgent }
       const { session, revoked } = await versions.transaction(async (tx, _bump, record) => {
-        // The user's row is written first when a limit applies: concurrent sign-ins of one user queue on it (session-limit.ts).
-        const version = settings.maxPerUser === 0 ? user.tokenVersion : await lockUser(tx, user.id)
-        // Both by index, however many sessions the user has: any earlier session at all, and one of this device.
-        const [earlier, sameDevice] = await Promise.all([
-          tx.session.findFirst({ where: { userId: user.id }, select: { id: true } }),
-          tx.session.findFirst({ where: { userId: user.id, deviceKey: key }, select: { id: true } }),
-        ])
+        // The user's row is written first: concurrent sign-ins of one user queue on it (session-limit.ts),
+        // so each counts the sessions, and knows the devices, of the ones before it (devices.ts).
+        const version = await lockUser(tx, user.id)
+        const newDevice = await isNewDevice(tx, user.id, key)
         const session = await tx.session.create({
           data: {
             id,
@@ -53,7 +50,7 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
           select: { id: true, userId: true, expiresAt: true },
         })
         record({ type: 'sign_in_succeeded', userId: user.id, sessionId: id, method, client })
-        if (earlier !== null && sameDevice === null) {
+        if (newDevice) {
           record({ type: 'new_device', userId: user.id, sessionId: id, deviceName: device.deviceName ?? null, client })
         }
         const revoked = settings.maxPerUser === 0 || version === null
