@@ -17,6 +17,7 @@ import { keepKeysCurrent, openKeyMaterial } from './domain/signing-keys.js'
 import { tuneV8 } from './runtime.js'
 import { createSecurityEvents } from './domain/security-events.js'
 import { schedulePruning } from './domain/event-pruning.js'
+import { keyUnkeyedSessions } from './domain/devices.js'
 
 export { exitOnStartupError } from './runtime.js'
 
@@ -61,6 +62,10 @@ export async function serve (config: Config): Promise<void> {
   // Built here (not by the domain's default) so that this process keeps it pruned: events older than EVENT_RETENTION_DAYS go, now and hourly.
   const events = createSecurityEvents({ db, settings: config.events, onListenerError: (err) => logger.error({ err }, 'background work failed') })
   const stopPruning = schedulePruning(events, { onError: (err) => warn('cannot prune security events', err) })
+  // Sessions of a version before device keys get theirs (until then, no new-device alert for their users).
+  keyUnkeyedSessions(db)
+    .then((keyed) => { if (keyed > 0) logger.info({ keyed }, 'device keys given to sessions recorded before them') })
+    .catch((err: unknown) => warn('cannot key the sessions recorded before device keys', err))
   // Prometheus metrics on METRICS_PORT (a cluster worker hands its registry to the primary, which serves the port).
   const metrics = config.metrics.port === undefined
     ? undefined

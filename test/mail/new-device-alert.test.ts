@@ -22,6 +22,7 @@ import { createLogger } from '../../src/app.js'
 import { createTestApp, type TestOptions } from '../helpers/app.js'
 import { PASSWORD, post, refresh, register, uniqueEmail, type TokenPair } from '../helpers/client.js'
 import { startSmtp, type ReceivedMail } from '../helpers/smtp.js'
+import { keyUnkeyedSessions } from '../../src/domain/devices.js'
 
 const LAPTOP = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71 Safari/537.36'
 const LAPTOP_UPDATED = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.85 Safari/537.36'
@@ -145,6 +146,28 @@ t.test('without the account page the mail asks to review the devices, with no li
   t.notMatch(alert!.raw, /https?:\/\//, 'no link')
 })
 
+t.test('after an upgrade, sessions from before device keys raise no alert; once keyed, only a device never used does', async (t) => {
+  const { app, db, smtp } = await smtpApp(t)
+  const user = await registerOn(app, LAPTOP)
+  await signIn(app, user.email, PHONE)
+  await mails(smtp.received, 1)
+  // What the rows of a version before device keys look like.
+  await db.session.updateMany({ where: { user: { email: user.email } }, data: { deviceKey: null } })
+  await signIn(app, user.email, LAPTOP)
+  await signIn(app, user.email, PHONE)
+  t.equal(await db.securityEvent.count({ where: { type: 'new_device' } }), 1, 'devices used before the upgrade raise no alert')
+
+  t.equal(await keyUnkeyedSessions(db), 2, 'the two sessions from before are keyed')
+  t.equal(await keyUnkeyedSessions(db), 0, 'and only once')
+  await signIn(app, user.email, PHONE)
+  t.equal(await db.securityEvent.count({ where: { type: 'new_device' } }), 1, 'the phone is a device the account used')
+  await signIn(app, user.email, TABLET)
+  t.equal(await db.securityEvent.count({ where: { type: 'new_device' } }), 2, 'a tablet never used is new')
+  await mails(smtp.received, 2)
+  await sleep(200)
+  t.equal(smtp.received.length, 2, 'one mail, for the tablet')
+})
+
 t.test('NEW_DEVICE_ALERTS=false mails nothing, though the event is recorded', async (t) => {
   const { app, db, smtp } = await smtpApp(t, { NEW_DEVICE_ALERTS: 'false' })
   const user = await register(app)
@@ -219,13 +242,14 @@ t.test('what a client chose stays inert in the mail: no header, no control chara
       deviceName: 'Kitchen\r\nBcc: victim@example.com\r\n\r\nInjected body',
       userAgent: 'Agent/1.0\r\nX-Injected: yes',
       forwardedFor: '203.0.113.9\r\nX-Forwarded-Injected: yes',
-      device: 'Kitchen Bcc: victim@example.com Injected body', agent: 'Agent/1.0 X-Injected: yes', ip: '203.0.113.9 X-Forwarded-Injected: yes',
+      // An X-Forwarded-For that is no IP address is not recorded: the connection's address is (http/client-info.ts).
+      device: 'Kitchen Bcc: victim@example.com Injected body', agent: 'Agent/1.0 X-Injected: yes', ip: '127.0.0.1',
     },
     {
       deviceName: '\u202Egnp.exe\u202C \u001b[31mred\u001b[0m \u0007bel\u0085next\u2028line',
       userAgent: `Mozilla/5.0 (X11; Linux x86_64) ${'A'.repeat(20_000)}`,
       forwardedFor: `\u0085${'9'.repeat(5_000)}`,
-      device: 'gnp.exe [31mred [0m bel next line', agent: `Mozilla/5.0 (X11; Linux x86_64) ${'A'.repeat(512 - 32)}`, ip: '9'.repeat(64),
+      device: 'gnp.exe [31mred [0m bel next line', agent: `Mozilla/5.0 (X11; Linux x86_64) ${'A'.repeat(512 - 32)}`, ip: '127.0.0.1',
     },
     {
       deviceName: '{{link}} {{email}}', userAgent: '{{ip}}', forwardedFor: '198.51.100.4',
@@ -249,8 +273,8 @@ t.test('what a client chose stays inert in the mail: no header, no control chara
   t.equal(smtp.received.length, hostile.length, 'one mail each, to no one else')
   for (const [i, { device, agent, ip }] of hostile.entries()) {
     // Each sign-in is a device of its own, so each has a mail; the background sends may finish in any order.
-    const mail = received.find((mail) => textOf(mail.raw).includes(`IP: ${ip}\r\n`))
-    if (mail === undefined) { t.fail(`case ${i}: no mail with IP: ${ip}`, { received: smtp.received.map((mail) => mail.raw) }); continue }
+    const mail = received.find((mail) => textOf(mail.raw).startsWith(`Device: "${device}"\r\n`))
+    if (mail === undefined) { t.fail(`case ${i}: no mail for device ${device}`, { received: smtp.received.map((mail) => mail.raw) }); continue }
     t.equal(mail.to, user.email, `case ${i}: to the owner only`)
     const headers = headersOf(mail.raw)
     const subject = headers.find((line) => line.startsWith('Subject: '))!
