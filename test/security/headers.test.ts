@@ -64,3 +64,20 @@ t.test('a listed origin\'s script can read the headers it needs: Retry-After, WW
   const other = await app.inject({ method: 'GET', url: '/auth/me', headers: { origin: 'https://evil.example' } })
   t.notOk(other.headers['access-control-expose-headers'], 'nothing for an unlisted origin')
 })
+
+for (const env of [{ CORS_ORIGINS: 'https://app.example.com' }, { COOKIE_ORIGINS: 'https://app.example.com', PUBLIC_URL: 'https://auth.example.com' }] as Array<Record<string, string>>) {
+  t.test(`an OPTIONS from a listed origin that is no preflight (no Access-Control-Request-Method) is the catalogue's 400 (${Object.keys(env)[0]})`, async (t) => {
+    const { app } = await createTestApp(t, { env })
+    for (const method of [undefined, '']) {
+      const res = await app.inject({
+        method: 'OPTIONS', url: '/auth/login', headers: { origin: 'https://app.example.com', ...(method !== undefined && { 'access-control-request-method': method }) },
+      })
+      t.equal(res.statusCode, 400)
+      t.match(res.headers['content-type'], /^application\/json/)
+      t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'], `body: ${res.body}`)
+      t.equal(res.json().code, 'validation_failed')
+    }
+    const preflight = await app.inject({ method: 'OPTIONS', url: '/auth/login', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } })
+    t.equal(preflight.statusCode, 204, 'a real preflight is still answered')
+  })
+}

@@ -313,14 +313,7 @@ function problemsOf (res: Answer, attack: Attack, route: Route | undefined): str
  * failing), so the suite stays green on a known bug and still fails on
  * anything new. An entry goes with its fix.
  */
-const KNOWN_BUGS: ReadonlyArray<{ bug: string, explains: (res: Answer, attack: Attack) => boolean }> = [
-  {
-    bug: 'an OPTIONS request from a listed origin (COOKIE_ORIGINS, CORS_ORIGINS) without Access-Control-Request-Method (or with an empty one) ' +
-      'is answered by @fastify/cors itself (strictPreflight): 400 text/plain "Invalid Preflight Request", not the catalogue\'s JSON',
-    explains: (res, attack) => attack.method === 'OPTIONS' && res.statusCode === 400 && res.body === 'Invalid Preflight Request' &&
-      !attack.headers['access-control-request-method'],
-  },
-]
+const KNOWN_BUGS: ReadonlyArray<{ bug: string, explains: (res: Answer, attack: Attack) => boolean }> = []
 
 const knownBugOf = (res: Answer, attack: Attack) => KNOWN_BUGS.find(({ explains }) => explains(res, attack))?.bug
 

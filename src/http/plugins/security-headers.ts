@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import cors, { type FastifyCorsOptions } from '@fastify/cors'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
+import { DomainError } from '../../errors.js'
 
 const HELMET_OPTIONS: HelmetOptions = {
   // Without useDefaults: false, helmet adds its page-oriented defaults
@@ -81,6 +82,16 @@ export const securityHeaders = fp<SecurityHeadersOptions>(async (app, options) =
     await app.register(cors, { origin: false })
     return
   }
+  // @fastify/cors answers an OPTIONS from a listed origin without Access-Control-Request-Method (no preflight a
+  // browser sends) with its own 400 text/plain; every other refusal is the catalogue's JSON, so this one is too.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const origin = request.headers.origin
+    if (request.method === 'OPTIONS' && origin !== undefined && policy.has(origin) && !request.headers['access-control-request-method']) {
+      done(new DomainError('validation_failed', 'A CORS preflight names its method in Access-Control-Request-Method.'))
+      return
+    }
+    done()
+  })
   await app.register(cors, {
     delegator: (request, callback) => {
       const origin = request.headers.origin
