@@ -137,10 +137,10 @@ export function createSessionLifecycle (kit: SessionKit, { inspect }: Pick<Sessi
       if (own === 0) throw new DomainError('not_found')
     },
 
-    async revokeByToken (token, client) {
+    async revokeByToken (token, client, reason = 'token_revocation') {
       const now = clock.now()
       const event = (sessionId: string) => (userId: string): SecurityEvent =>
-        ({ type: 'session_revoked', reason: 'token_revocation', userId, sessionId, client })
+        ({ type: 'session_revoked', reason, userId, sessionId, client })
       const presented = parseRefreshToken(token)
       if (presented === undefined) {
         const claims = await inspect(token)

@@ -123,8 +123,10 @@ export interface Sessions {
    * current one or a superseded one (whoever holds either could end the
    * session anyway, through logout or a replay). Anything else (unknown,
    * malformed, expired, already revoked) changes nothing. True if a session ended.
+   * `reason` is what its event says: `token_revocation` (POST /auth/revoke), or
+   * `logout` (a cookie-mode logout by its refresh cookie).
    */
-  revokeByToken (token: string, client?: ClientInfo): Promise<boolean>
+  revokeByToken (token: string, client?: ClientInfo, reason?: 'token_revocation' | 'logout'): Promise<boolean>
 }
 
 export interface SessionDeps {

@@ -348,7 +348,7 @@ t.test('logout, logout-all, account deletion and deleting the current session cl
 })
 
 t.test('a cookie-mode logout without an access token, or with an expired one, ends the session its cookie names and clears the cookie', async (t) => {
-  const { app, clock, config } = await createTestApp(t, { env: SECURE })
+  const { app, clock, config, db } = await createTestApp(t, { env: SECURE })
   const bystander = await signUp(t, app)
 
   const a = await signUp(t, app)
@@ -360,6 +360,8 @@ t.test('a cookie-mode logout without an access token, or with an expired one, en
   t.equal(codeOf(refused), 'refresh_token_invalid', 'the ended session\'s refresh cookie is refused')
   assertCleared(t, refused, 'the refused refresh')
   t.equal(codeOf(await me(app, a.body.accessToken)), 'token_revoked', 'and its access token')
+  const ended = await db.securityEvent.findMany({ where: { sessionId: a.body.sessionId, type: 'session_revoked' }, select: { detail: true } })
+  t.same(ended.map((event) => event.detail), ['{"reason":"logout"}'], 'recorded as a logout, not a token revocation')
 
   const b = await signUp(t, app)
   clock.advance(config.tokens.accessTokenTtl + config.tokens.clockSkew + 1)

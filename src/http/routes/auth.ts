@@ -53,7 +53,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     },
   }, async (request, reply) => {
     // The cookie ends its session as POST /auth/revoke would (one that names no live session ends nothing: still 204).
-    if (request.signOutCookie !== null) await sessions.revokeByToken(request.signOutCookie, clientOf(request))
+    if (request.signOutCookie !== null) await sessions.revokeByToken(request.signOutCookie, clientOf(request), 'logout')
     else await sessions.end(request.principal)
     return reply.code(204).send(null)
   })
