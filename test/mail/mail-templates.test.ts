@@ -18,7 +18,7 @@ const TEMPLATES = [
   { setting: 'RESET_EMAIL_TEMPLATE', valid: 'Subject: Reset ({{email}})\n\n{{link}} within {{minutes}} minutes\n' },
   {
     setting: 'NEW_DEVICE_EMAIL_TEMPLATE',
-    valid: 'Subject: New sign-in ({{device}})\n\n{{email}} {{device}} {{userAgent}} {{ip}} {{time}}\n{{link}}\n',
+    valid: 'Subject: New sign-in ({{device}})\n\n{{email}} {{device}} {{browser}} {{os}} {{userAgent}} {{ip}} {{time}}\n{{link}}\n',
   },
 ] as const
 
@@ -70,9 +70,10 @@ for (const { setting, valid } of TEMPLATES) {
 
 t.test('the unknown-placeholder refusal lists the placeholders the mail fills', async (t) => {
   const file = path.join(await tempDir(t), 'template.txt')
-  await writeFile(file, 'Subject: New sign-in\n\n{{browser}}\n')
+  await writeFile(file, 'Subject: New sign-in\n\n{{location}}\n')
   const err = await startError(t, { NEW_DEVICE_EMAIL_TEMPLATE: file }) as Error
-  t.match(err.message, /\{\{email\}\}, \{\{device\}\}, \{\{userAgent\}\}, \{\{ip\}\}, \{\{time\}\}, \{\{link\}\}/)
+  t.match(err.message, /unknown placeholder \{\{location\}\}/)
+  t.match(err.message, /\{\{email\}\}, \{\{device\}\}, \{\{browser\}\}, \{\{os\}\}, \{\{userAgent\}\}, \{\{ip\}\}, \{\{time\}\}, \{\{link\}\}/)
 })
 
 t.test('with NEW_DEVICE_ALERTS=false the new-device template is not read', async (t) => {

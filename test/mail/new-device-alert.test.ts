@@ -123,6 +123,33 @@ t.test('a sign-in from a new device mails the owner once; the same device again,
   }
 })
 
+t.test('the default mail names the browser and the system from the user agent; an agent it does not know leaves both lines out', async (t) => {
+  const { app, smtp } = await smtpApp(t)
+  const user = await registerOn(app, LAPTOP)
+  const cases = [
+    {
+      device: 'Office PC', userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      lines: ['Browser:    Chrome 131', 'System:     Windows 10 or 11'],
+    },
+    { device: 'Phone', userAgent: PHONE, lines: ['Browser:    Safari 17', 'System:     iOS 17'] },
+    {
+      device: 'Workstation', userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+      lines: ['Browser:    Firefox 133', 'System:     Linux'],
+    },
+    { device: 'Unknown', userAgent: 'Mozilla/5.0 (compatible; something)', lines: [] },
+  ]
+  for (const { device, userAgent } of cases) await signIn(app, user.email, userAgent, '203.0.113.7', device)
+  const received = await mails(smtp.received, cases.length)
+  for (const { device, userAgent, lines } of cases) {
+    // The background sends may finish in any order.
+    const mail = received.find((mail) => bodyOf(mail.raw).includes(`\r\nDevice:     "${device}"\r\n`))
+    if (mail === undefined) { t.fail(`no mail for ${device}`); continue }
+    t.ok(headersOf(mail.raw).includes('Content-Transfer-Encoding: 7bit'), `${device}: ASCII, sent as written`)
+    t.ok(bodyOf(mail.raw).includes(`\r\nDevice:     "${device}"\r\n${[...lines, `User agent: "${userAgent}"`].join('\r\n')}\r\nIP address: 203.0.113.7\r\n`),
+      `${device}: ${lines.length > 0 ? lines.join(', ') : 'no browser or system line'}, then the user agent whole`, { body: bodyOf(mail.raw) })
+  }
+})
+
 t.test('the link points at the device list of the account page', async (t) => {
   const { app, smtp } = await smtpApp(t)
   const user = await register(app)
@@ -196,11 +223,12 @@ t.test('a mail server that is down never fails the sign-in: the failure is logge
 
 t.test('NEW_DEVICE_EMAIL_TEMPLATE replaces the text: each placeholder filled, in the subject too', async (t) => {
   const template = await templateFile(t, [
-    'Subject: Sign-in on {{device}} from {{ip}}',
+    'Subject: Sign-in on {{device}} ({{browser}}, {{os}}) from {{ip}}',
     '',
     'Custom template for {{email}}',
     'device={{device}}',
     'agent={{userAgent}}',
+    'browser={{browser}} os={{os}}',
     'ip={{ip}} time={{time}}',
     'review at {{link}}',
     '',
@@ -210,11 +238,12 @@ t.test('NEW_DEVICE_EMAIL_TEMPLATE replaces the text: each placeholder filled, in
   await signIn(app, user.email, TABLET, '203.0.113.8', 'Kitchen tablet')
   const [alert] = await mails(smtp.received, 1)
   const time = `${clock.now().toISOString().slice(0, 16).replace('T', ' ')} UTC`
-  t.ok(headersOf(alert!.raw).includes('Subject: Sign-in on Kitchen tablet from 203.0.113.8'), 'the subject is the template\'s, filled')
+  t.ok(headersOf(alert!.raw).includes('Subject: Sign-in on Kitchen tablet (Safari 16, iPadOS 16) from 203.0.113.8'), 'the subject is the template\'s, filled')
   t.equal(bodyOf(alert!.raw), [
     `Custom template for ${user.email}`,
     'device=Kitchen tablet',
     `agent=${TABLET}`,
+    'browser=Safari 16 os=iPadOS 16',
     `ip=203.0.113.8 time=${time}`,
     'review at https://auth.example.com/account#devices',
     '',

@@ -5,7 +5,7 @@
  * device names and user agents come from whoever signed in, and must never
  * be parsed as HTML.
  */
-import { describeUserAgent } from './user-agent.js'
+import { describeUserAgent } from './sdk.js'
 import { timeElement } from './format.js'
 
 /**

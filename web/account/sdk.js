@@ -10,4 +10,4 @@ import * as served from '/account/sdk/index.js'
 /** @type {typeof import('@vouch/client')} */
 const sdk = served
 
-export const { createVouchClient, VouchError } = sdk
+export const { createVouchClient, describeUserAgent, VouchError } = sdk

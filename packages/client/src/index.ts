@@ -7,8 +7,10 @@
  * dependencies.
  *
  * Subpaths: `@vouch/client/error-codes` (the error-code list, shared with the
- * server's catalogue) and `@vouch/client/protocol` (the header, path and
- * event names vouch and this client agree on).
+ * server's catalogue), `@vouch/client/protocol` (the header, path and event
+ * names vouch and this client agree on) and `@vouch/client/user-agent` (short
+ * browser and system names from a User-Agent string, as vouch's device list
+ * and new-device mail show them).
  *
  * @example
  * import { createVouchClient, VouchError } from '@vouch/client'
@@ -30,3 +32,4 @@ export {
   type StoredTokens, type TokenStorage, type WebStorageLike,
 } from './storage.js'
 export type { ErrorBody, Profile, Session, SignOutReason, TokenPair, VouchSession } from './types.js'
+export { describeUserAgent, parseUserAgent, type UserAgentInfo } from './user-agent.js'
