@@ -22,7 +22,7 @@ import { packCheck, readManifest, root } from './lib/pack-check.js'
 const packageDir = path.join(root, 'packages/client')
 const { scratch, fail, pack, project, install, start } = packCheck('client')
 
-const tarball = pack(packageDir, ['index', 'error-codes', 'protocol'])
+const tarball = pack(packageDir, ['index', 'error-codes', 'protocol', 'user-agent'])
 const dependencies = Object.keys(readManifest(packageDir).dependencies ?? {})
 if (dependencies.length > 0) fail(`the package has runtime dependencies: ${dependencies.join(', ')}`)
 
@@ -40,6 +40,7 @@ await start('vouch', root, [path.join(root, 'dist/server.js')], {
 
 const source = `import { createVouchClient, isVouchError } from '@vouch/client'
 import { ERROR_CODES } from '@vouch/client/error-codes'
+import { describeUserAgent } from '@vouch/client/user-agent'
 
 const vouch = createVouchClient({ baseUrl: process.env.VOUCH_URL, deviceName: 'pack check' })
 const reasons = []
@@ -51,7 +52,8 @@ const wrong = await createVouchClient({ baseUrl: process.env.VOUCH_URL })
   .login({ email: 'client-pack@example.com', password: 'not the password at all' }).catch((err) => err)
 await vouch.logout()
 console.log(JSON.stringify({ same: me.id === user.id && viaFetch.id === user.id, refused: isVouchError(wrong, 'invalid_credentials'),
-  known: ERROR_CODES.includes(wrong.code), reasons, signedIn: vouch.isSignedIn }))
+  known: ERROR_CODES.includes(wrong.code), reasons, signedIn: vouch.isSignedIn,
+  device: describeUserAgent('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36') }))
 vouch.close()
 `
 writeFileSync(path.join(app, 'app.js'), source)
@@ -64,9 +66,10 @@ const output = ((): string => {
   }
 })()
 console.log(output.trim())
-const result = JSON.parse(output) as { same: boolean, refused: boolean, known: boolean, reasons: string[], signedIn: boolean }
+const result = JSON.parse(output) as { same: boolean, refused: boolean, known: boolean, reasons: string[], signedIn: boolean, device: unknown }
 if (!result.same) fail('register, me() and vouch.fetch did not agree on the user')
 if (!result.refused || !result.known) fail('a wrong password was not a VouchError with a known code')
 if (result.reasons.join(',') !== 'logout' || result.signedIn) fail(`logout did not sign out with reason "logout": ${JSON.stringify(result)}`)
+if (typeof result.device !== 'string' || !/Chrome/.test(result.device)) fail(`@vouch/client/user-agent did not name a Chrome user agent: ${JSON.stringify(result.device)}`)
 console.log('\nclient pack check passed')
 process.exit(0)

@@ -123,6 +123,14 @@ if (browser !== undefined) {
 
     const before = await second.cookies(`${base}/auth/refresh`)
     t.equal(before.length, 1, 'the second context holds a refresh cookie')
+    t.ok(before[0]!.httpOnly, 'HttpOnly')
+    for (const [name, page] of [['first', a], ['second', b]] as const) {
+      const readable = await page.evaluate(() => JSON.stringify({
+        cookie: document.cookie, local: Object.entries(localStorage), session: Object.entries(sessionStorage),
+      }))
+      t.notOk(readable.includes(before[0]!.value.split('.').at(-1)!), `${name} page: the refresh token is in no storage a script can read`)
+      t.equal(await page.evaluate(() => document.cookie), '', `${name} page: script sees no cookie`)
+    }
 
     await a.locator('#devices [data-session-id]:not([data-current="true"]) button', { hasText: /sign out/i }).click()
     const took = await signedOutWithin(b, 5000)

@@ -18,6 +18,7 @@ import { parse as parseYaml } from 'yaml'
 import { prismaDir } from '../../src/db/schema.js'
 import { PAGE_ROOT, SDK_ROOT } from '../../src/http/routes/account-page.js'
 import { DEFAULT_RESET_TEMPLATE } from '../../src/mail/reset-mail.js'
+import { DEFAULT_NEW_DEVICE_TEMPLATE } from '../../src/mail/new-device-mail.js'
 import { freePort, root } from '../helpers/process.js'
 
 interface Instruction { keyword: string, args: string, line: number }
@@ -231,6 +232,7 @@ t.test('the runtime stage has every file the server reads from disk', async (t) 
     'the account page (src/http/routes/account-page.ts)': PAGE_ROOT,
     "the account page's SDK, @vouch/client's dist (src/http/routes/account-page.ts)": realpathSync(SDK_ROOT),
     'the reset mail template (src/mail/reset-mail.ts)': DEFAULT_RESET_TEMPLATE,
+    'the new-device mail template (src/mail/new-device-mail.ts)': DEFAULT_NEW_DEVICE_TEMPLATE,
     "@vouch/client's package.json (node_modules/@vouch/client links to it)": path.join(root, 'packages/client/package.json'),
     "@vouch/verifier's package.json": path.join(root, 'packages/verifier/package.json'),
     "@vouch/verifier's dist": path.join(root, 'packages/verifier/dist'),
