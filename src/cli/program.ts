@@ -9,6 +9,7 @@ import { registerEvents } from './events.js'
 import { registerKeys } from './keys.js'
 import { registerMigrate } from './migrate.js'
 import { registerUsers } from './users.js'
+import { VERSION } from '../version.js'
 
 export interface ProgramOptions {
   /**
@@ -24,6 +25,7 @@ export function createProgram (context: CliContext, options: ProgramOptions): Co
   const program = new Command('vouch')
     .description('vouch administration: migrations, signing keys, users, security events, API clients ' +
       '(configured by the same environment as the server)')
+    .version(VERSION, '-V, --version', 'print vouch\'s version')
     .showHelpAfterError('(add --help for usage)')
     // Every exit becomes a CommanderError for main.ts to end with. Set before any command is added: each inherits these.
     .exitOverride()

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import t from 'tap'
 import { createCliContext } from '../../src/cli/context.js'
@@ -36,6 +37,16 @@ t.test('every command of the tree prints its help on stdout and exits 0, with --
       t.equal(run.stdout, helpOf.get(sub ?? command), `${args.join(' ')} prints the help of --help`)
       t.equal(run.stderr, '')
     }
+  }
+})
+
+t.test('vouch --version and -V print the server package\'s version on stdout and exit 0', async (t) => {
+  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  for (const flag of ['--version', '-V']) {
+    const run = await runCli([flag], {})
+    t.equal(run.code, 0, `${flag}: ${run.stderr}`)
+    t.equal(run.stdout, `${version}\n`, flag)
+    t.equal(run.stderr, '')
   }
 })
 

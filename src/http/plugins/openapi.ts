@@ -22,7 +22,6 @@
  * - The account page's routes are left out of the document: they answer
  *   HTML and files, not the API (README "Account page").
  */
-import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 import swagger, { type SwaggerTransform } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -30,6 +29,7 @@ import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
 import { ERROR_BODY_TITLE, ErrorBody } from '../schemas.js'
+import { VERSION } from '../../version.js'
 import { refreshCookieOptions } from './refresh-cookie.js'
 
 /** The docs page's CSP, exactly as documented (README "API documentation"). */
@@ -62,8 +62,6 @@ export interface ApiDocsOptions {
   /** For the refresh cookie's name (refresh-cookie.ts), in the cookie-mode security scheme. */
   cookies: Config['cookies']
 }
-
-const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 type RouteConfig = { auth?: 'bearer', cookieFallback?: true, client?: true | 'optional', admin?: true } | undefined
 type Responses = Record<string, Record<string, unknown>>
@@ -154,7 +152,7 @@ export const apiDocs = fp<ApiDocsOptions>(async (app, { publicUrl, cookies }) =>
       openapi: '3.1.0',
       info: {
         title: 'vouch',
-        version,
+        version: VERSION,
         description: 'Stateless JWT authentication with O(1) sign-out-everywhere. Every error answers `{statusCode, error, code, message}` ' +
           '(the ErrorBody schema) with a stable `code`; each operation lists its statuses and the codes each can carry. ' +
           'Any request may also be answered 408 `request_timeout` when it does not arrive in time.',
