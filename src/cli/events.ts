@@ -3,6 +3,8 @@
  * newest first, a page at a time, as GET /admin/users/:id/events gives it:
  * `--limit` 1 to 100 (50 by default), `--before` the previous page's `next`.
  *
+ * - A user id names a deleted account too (an email no longer does): an
+ *   incident can be investigated after the erasure, as with the admin API.
  * - Reading is itself recorded (an `admin_read` event, actor `cli`), after
  *   the page was read: the page shows what happened before the operator
  *   looked, the next read shows the look.
@@ -75,10 +77,11 @@ export function registerEvents (program: Command, context: CliContext): void {
     .option('--json', 'print {"events": [...], "next"?: id} as JSON')
     .action(async (emailOrId: string, options: EventsOptions) => {
       const page = pageOptions(options)
-      const user = await findUser(context, emailOrId)
-      const found: EventPage = await onUser(emailOrId, (await domainOf(context)).administration.events(user.id, page, { actor: CLI }))
+      // By id, a deleted account's timeline too, as GET /admin/users/:id/events gives it: the erasure kept the events (not the email).
+      const userId = emailOrId.includes('@') ? (await findUser(context, emailOrId)).id : emailOrId
+      const found: EventPage = await onUser(emailOrId, (await domainOf(context)).administration.events(userId, page, { actor: CLI }))
       print(options, found, () => [
-        ...(found.events.length === 0 ? [page.before === undefined ? `no events for ${user.email}` : 'no older events'] : found.events.map(eventLine)),
+        ...(found.events.length === 0 ? [page.before === undefined ? `no events for ${emailOrId}` : 'no older events'] : found.events.map(eventLine)),
         ...(found.next === undefined ? [] : [`older events: --before ${found.next}`]),
       ].join('\n'))
     })

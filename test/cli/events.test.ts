@@ -133,6 +133,25 @@ t.test('vouch events: an unknown user exits 3; a bad --limit or --before, or no 
   t.equal(await db.securityEvent.count({ where: { type: 'admin_read' } }), 0, 'no read was made, so none recorded')
 })
 
+t.test('vouch events <id> reads a deleted account\'s timeline, as the admin API does; its old email is an unknown user', async (t) => {
+  const { domain, user, env } = await userWithTimeline(t)
+  await domain.administration.delete(user.id, ADMIN)
+
+  const run = await runCli(['events', user.id, '--json'], env)
+  t.equal(run.code, 0, run.stderr)
+  const { events } = JSON.parse(run.stdout)
+  t.same(events.map((event: { type: string }) => event.type), ['account_deleted', 'signed_out_everywhere', 'new_device', 'sign_in_succeeded', 'sign_in_succeeded'])
+  t.notMatch(run.stdout, 'ada@example.com', 'the erased address is nowhere in it')
+
+  const text = await runCli(['events', user.id, '--limit', '1'], env)
+  t.equal(text.code, 0, text.stderr)
+  t.match(text.stdout, /^\S+Z  admin_read  cli  ip=-  ua=-  session=-  what=events\n/, 'the read is recorded on the tombstone\'s timeline')
+
+  const byEmail = await runCli(['events', 'ada@example.com', '--json'], env)
+  t.equal(byEmail.code, 3)
+  t.same(JSON.parse(byEmail.stdout), { error: { code: 'unknown_user', message: 'no user ada@example.com' } })
+})
+
 t.test('vouch events --help describes the paging options', async (t) => {
   const run = await runCli(['events', '--help'], {})
   t.equal(run.code, 0)
