@@ -50,7 +50,7 @@ type Media = { schema?: { $ref?: string }, examples?: Record<string, { value: { 
 type Operation = {
   security?: Array<Record<string, string[]>>
   responses: Record<string, { description: string, content?: Record<string, Media> }>
-  requestBody?: { content: Record<string, { example?: unknown }> }
+  requestBody?: { required?: boolean, description?: string, content: Record<string, { example?: unknown }> }
   tags?: string[]
 }
 type Document = { openapi: string, paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, unknown>, securitySchemes: Record<string, { type: string, scheme?: string, in?: string }> } }
@@ -162,6 +162,10 @@ t.test('security schemes, tags and examples of the main routes', async (t) => {
   })
   t.same(document.paths['/auth/refresh']!.post!.security, [{}, { refreshCookie: [] }], 'refresh: body token, or the cookie in cookie mode')
   t.same(document.paths['/auth/logout']!.post!.security, [{ bearerAuth: [] }, { refreshCookie: [] }], 'logout: an access token, or the cookie in cookie mode')
+  const refreshBody = document.paths['/auth/refresh']!.post!.requestBody!
+  t.equal(refreshBody.required, false, 'refresh: the body is optional, since cookie mode sends none')
+  t.match(refreshBody.description, /cookie mode.*no body/i)
+  t.ok(refreshBody.content['application/json'], 'and its schema is still documented for bearer mode')
   t.notOk(document.paths['/auth/login']!.post!.security, 'sign-in takes no credentials but the body')
 
   const login = document.paths['/auth/login']!.post!

@@ -145,6 +145,24 @@ function shareErrorBody (document: Record<string, unknown>): Record<string, unkn
   return document
 }
 
+/**
+ * POST /auth/refresh takes its token from the body in bearer mode and from the
+ * cookie alone in cookie mode, where a body token is refused: the route's
+ * schema sees the cookie's token either way (refresh-cookie.ts puts it there
+ * before validation), so only the document says the body is optional.
+ */
+function refreshBodyOptional (document: Record<string, unknown>): Record<string, unknown> {
+  const refresh = (document.paths as Record<string, Record<string, { requestBody?: Record<string, unknown> }>>)['/auth/refresh']?.post
+  if (refresh?.requestBody !== undefined) {
+    refresh.requestBody = {
+      ...refresh.requestBody,
+      required: false,
+      description: 'Bearer mode: the refresh token. Cookie mode (`Vouch-Mode: cookie`): no body, or `{}`; the refresh cookie carries the token.',
+    }
+  }
+  return document
+}
+
 export const apiDocs = fp<ApiDocsOptions>(async (app, { publicUrl, cookies }) => {
   const refreshCookie = refreshCookieOptions(cookies)
   await app.register(swagger, {
@@ -179,7 +197,9 @@ export const apiDocs = fp<ApiDocsOptions>(async (app, { publicUrl, cookies }) =>
       },
     },
     transform,
-    transformObject: (document) => 'openapiObject' in document ? shareErrorBody(document.openapiObject as Record<string, unknown>) : document.swaggerObject,
+    transformObject: (document) => 'openapiObject' in document
+      ? refreshBodyOptional(shareErrorBody(document.openapiObject as Record<string, unknown>))
+      : document.swaggerObject,
   })
 
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger())
