@@ -12,6 +12,14 @@
  * (503) and never runs. The revocation feed relies on that bound: a write's
  * timestamp never precedes its commit by more than the database's waits.
  *
+ * Its transactions begin IMMEDIATE, taking the file's write lock at BEGIN
+ * (waiting for it as any write does, up to the connection's timeout): with
+ * several processes on one file (cluster workers), a transaction that read
+ * before it wrote would otherwise fail when another process had written in
+ * between (SQLITE_BUSY_SNAPSHOT), since its snapshot could no longer be
+ * written from. Within one process the lock already runs transactions one at
+ * a time, so this costs nothing there.
+ *
  * It also keeps the connection's prepared statements: the adapter prepares
  * every query afresh (`prepare(sql).bind(args)`), which cost more than
  * running it; here the statements vouch runs over and over are compiled once
@@ -111,6 +119,12 @@ function cacheStatements (database: Database): void {
   database.prepare = cached as unknown as Database['prepare']
 }
 
+/** The adapter begins every transaction with a plain BEGIN (index.mjs, startTransaction): made BEGIN IMMEDIATE here. */
+function beginImmediate (database: Database): void {
+  const prepare = database.prepare.bind(database)
+  database.prepare = ((sql: string) => prepare(sql === 'BEGIN' ? 'BEGIN IMMEDIATE' : sql)) as Database['prepare']
+}
+
 /** The better-sqlite3 connection inside Prisma's adapter (its `client`), if it is where 7.x keeps it. */
 function databaseOf (connection: SqlDriverAdapter): Database | undefined {
   const client = (connection as { client?: Partial<Database> }).client
@@ -120,7 +134,10 @@ function databaseOf (connection: SqlDriverAdapter): Database | undefined {
 function serializeConnection (connection: SqlDriverAdapter, maxWaitMs: number): SqlDriverAdapter {
   const lock = new Lock(maxWaitMs)
   const database = databaseOf(connection)
-  if (database !== undefined) cacheStatements(database)
+  if (database !== undefined) {
+    cacheStatements(database)
+    beginImmediate(database)
+  }
   const wrapTransaction = (tx: Transaction, release: () => void): Transaction => {
     let open = true
     const end = async (finish: () => Promise<void>) => {
