@@ -4,15 +4,15 @@
  * each operation's security and error answers as its route's config and
  * schemas imply, and both the document and /docs off with API_DOCS=false.
  * The routes are collected from the app's own onRoute events, from the
- * instance's creation on, so a route registered before @fastify/swagger
- * (which it would miss) fails here too.
+ * instance's creation on (helpers/registered-routes.ts), so a route
+ * registered before @fastify/swagger (which it would miss) fails here too.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import t from 'tap'
 import type { Test } from 'tap'
-import type { FastifyInstance, RouteOptions } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { createTestApp, type TestOptions } from '../helpers/app.js'
+import { type RegisteredRoute, withRegisteredRoutes } from '../helpers/registered-routes.js'
 import { errorCatalogue, type ErrorCode } from '../../src/errors.js'
 import { DOCS_CSP } from '../../src/http/plugins/openapi.js'
 
@@ -24,26 +24,10 @@ const HIDDEN: ReadonlyArray<{ prefix: string, reason: string }> = [
   { prefix: '*', reason: "@fastify/cors's preflight route (OPTIONS *)" },
 ]
 
-interface Registered { method: string, url: string, config: RouteOptions['config'], schema: RouteOptions['schema'] }
-
-/** Builds the test app, collecting every route it registers (Fastify announces each new instance on this channel). */
-async function appWithRoutes (t: Test, options?: TestOptions): Promise<{ app: FastifyInstance, routes: Registered[] }> {
-  const routes: Registered[] = []
-  const listen = (message: unknown) => {
-    (message as { fastify: FastifyInstance }).fastify.addHook('onRoute', (route) => {
-      for (const method of [route.method].flat()) {
-        if (method !== 'HEAD') routes.push({ method, url: route.url, config: route.config, schema: route.schema })
-      }
-    })
-  }
-  subscribe('fastify.initialization', listen)
-  try {
-    const { app } = await createTestApp(t, options)
-    await app.ready()
-    return { app, routes }
-  } finally {
-    unsubscribe('fastify.initialization', listen)
-  }
+/** Builds the test app with every route it registers but the HEAD twins of GET routes (helpers/registered-routes.ts). */
+async function appWithRoutes (t: Test, options?: TestOptions): Promise<{ app: FastifyInstance, routes: RegisteredRoute[] }> {
+  const { app, routes } = await withRegisteredRoutes(() => createTestApp(t, options))
+  return { app, routes: routes.filter(({ method }) => method !== 'HEAD') }
 }
 
 type Media = { schema?: { $ref?: string }, examples?: Record<string, { value: { statusCode: number, code: ErrorCode, error: string, message: string } }> }
