@@ -20,7 +20,7 @@ import { CLI, type EventPage, type StoredEvent } from '../domain/security-events
 import type { CliContext } from './context.js'
 import { domainOf } from './domain.js'
 import { CliError, EXIT, print, type OutputOptions } from './output.js'
-import { findUser, onUser } from './users.js'
+import { findUser, namesEmail, onUser } from './users.js'
 
 /** The page size bounds of the admin API (http/schemas.ts EventPageQuery). */
 export const DEFAULT_LIMIT = 50
@@ -78,7 +78,7 @@ export function registerEvents (program: Command, context: CliContext): void {
     .action(async (emailOrId: string, options: EventsOptions) => {
       const page = pageOptions(options)
       // By id, a deleted account's timeline too, as GET /admin/users/:id/events gives it: the erasure kept the events (not the email).
-      const userId = emailOrId.includes('@') ? (await findUser(context, emailOrId)).id : emailOrId
+      const userId = namesEmail(emailOrId) ? (await findUser(context, emailOrId)).id : emailOrId
       const found: EventPage = await onUser(emailOrId, (await domainOf(context)).administration.events(userId, page, { actor: CLI }))
       print(options, found, () => [
         ...(found.events.length === 0 ? [page.before === undefined ? `no events for ${emailOrId}` : 'no older events'] : found.events.map(eventLine)),

@@ -45,9 +45,12 @@ export interface Found { id: string, email: string, createdAt: Date, disabledAt:
 
 const unknownUser = (emailOrId: string) => new CliError('unknown_user', `no user ${emailOrId}`, EXIT.unknownUser)
 
-/** The user named by an email (anything with an "@") or an id; unknown users (and deleted accounts) exit with EXIT.unknownUser. */
+/** How a command's <email|id> names its user: an email is anything with an "@", the rest is a user id. */
+export const namesEmail = (emailOrId: string): boolean => emailOrId.includes('@')
+
+/** The user named by an email or an id (namesEmail); unknown users (and deleted accounts) exit with EXIT.unknownUser. */
 export async function findUser (context: CliContext, emailOrId: string): Promise<Found> {
-  const where = emailOrId.includes('@') ? { email: normalizeEmail(emailOrId) } : { id: emailOrId }
+  const where = namesEmail(emailOrId) ? { email: normalizeEmail(emailOrId) } : { id: emailOrId }
   const user = await context.db().user.findUnique({
     where, select: { id: true, email: true, createdAt: true, disabledAt: true, tokenVersion: true },
   })
