@@ -174,6 +174,8 @@ t.test('check 5 fails when requests that do not need the lost component are slow
   t.same(checkLatency(ledger, settings).violations, [])
   make(500, 'GET /.well-known/jwks.json')(ledger, 11)
   t.matchOnly(checkLatency(ledger, settings).violations, [/db-cut: p99 500\.0 ms over 11 requests/])
+  t.match(checkLatency(ledger, settings).violations[0], /the 1 at or over p99 were sent from 0\.110 s to 0\.110 s after the injection, the slowest \(500\.0 ms\) #\d+ GET \/\.well-known\/jwks\.json on a/,
+    'and says when the tail was sent, to tell one stall of the machine from a slow fault')
 
   const killed = new Ledger()
   killed.faults.push(kill)

@@ -257,6 +257,8 @@ export interface LatencySample {
   baselineP99: number
   /** What p99 must stay under. */
   bound: number
+  /** The requests at or over the p99, slowest first (to tell one stall of the machine from a slow fault). */
+  tail: Entry[]
 }
 
 export interface LatencyRow {
@@ -280,10 +282,12 @@ export interface LatencyRow {
 export function latencyRows (ledger: LedgerView, settings: CheckSettings): LatencyRow[] {
   const baseline = ledger.entries.filter((e) => e.phase === settings.baselinePhase && e.status !== 0)
   const sample = (entries: Entry[], baseEntries: Entry[], absolute: number): LatencySample => {
-    const latencies = entries.map((e) => e.answered - e.sent)
-    const baselineP99 = quantile(baseEntries.map((e) => e.answered - e.sent), 0.99)
+    const latency = (e: Entry) => e.answered - e.sent
+    const p99 = quantile(entries.map(latency), 0.99)
+    const baselineP99 = quantile(baseEntries.map(latency), 0.99)
     const bound = Number.isNaN(baselineP99) ? absolute : Math.max(absolute, settings.loadFactor * baselineP99)
-    return { count: latencies.length, p99: quantile(latencies, 0.99), baselineP99, bound }
+    const tail = entries.filter((e) => latency(e) >= p99).sort((x, y) => latency(y) - latency(x))
+    return { count: entries.length, p99, baselineP99, bound, tail }
   }
   return ledger.faults.map((fault) => {
     const during = ledger.entries.filter((e) => e.sent >= fault.start && e.sent <= fault.end && e.status !== 0 && independentOf(fault, e))
@@ -305,10 +309,19 @@ export function checkLatency (ledger: LedgerView, settings: CheckSettings): Chec
   for (const { fault, light, hashing } of rows) {
     const loaded = (s: LatencySample) => s.bound > (s === hashing ? settings.hashingP99Ms : settings.p99Ms)
       ? `, raised from ${s === hashing ? settings.hashingP99Ms : settings.p99Ms} ms: baseline p99 ${s.baselineP99.toFixed(1)} ms` : ''
+    // When the tail was sent: all within a fraction of a second is one stall, spread over the window a slow fault.
+    const since = (sent: number) => `${((sent - fault.injected) / 1000).toFixed(3)} s`
+    const tail = ({ tail }: LatencySample) => {
+      const slowest = tail[0]
+      if (slowest === undefined) return ''
+      const sent = tail.map((e) => e.sent)
+      return `; the ${tail.length} at or over p99 were sent from ${since(Math.min(...sent))} to ${since(Math.max(...sent))} after the injection,` +
+        ` the slowest (${(slowest.answered - slowest.sent).toFixed(1)} ms) ${describe(slowest)}`
+    }
     if (light.count < settings.minLatencySample) violations.push(`${nameOf(fault)}: only ${light.count} requests to measure`)
-    else if (!(light.p99 < light.bound)) violations.push(`${nameOf(fault)}: p99 ${light.p99.toFixed(1)} ms over ${light.count} requests (bound ${light.bound.toFixed(0)} ms${loaded(light)})`)
+    else if (!(light.p99 < light.bound)) violations.push(`${nameOf(fault)}: p99 ${light.p99.toFixed(1)} ms over ${light.count} requests (bound ${light.bound.toFixed(0)} ms${loaded(light)})${tail(light)}`)
     if (hashing.count > 0 && !(hashing.p99 < hashing.bound)) {
-      violations.push(`${nameOf(fault)}: sign-in/password p99 ${hashing.p99.toFixed(1)} ms over ${hashing.count} requests (bound ${hashing.bound.toFixed(0)} ms${loaded(hashing)})`)
+      violations.push(`${nameOf(fault)}: sign-in/password p99 ${hashing.p99.toFixed(1)} ms over ${hashing.count} requests (bound ${hashing.bound.toFixed(0)} ms${loaded(hashing)})${tail(hashing)}`)
     }
   }
   if (rows.length === 0) violations.push('no fault was injected')

@@ -18,7 +18,7 @@
  * per phase, each check, and a last line `N passed, M failed`; exits 1 on any
  * failure.
  *
- * Loopback only; bounded in time (about 80 s, `--quick` about 60 s, a hard
+ * Loopback only; bounded in time (about 100 s, `--quick` about 60 s, a hard
  * limit of 5 minutes); signals only the processes it started; cleans up on
  * every exit. Options: --quick, --hold=<seconds per fault>, --vus=<n>,
  * --seed=<n>, --logs=<dir> (write the servers' output there), --ledger=<file>
@@ -49,7 +49,7 @@ import { Harness, PASSWORDS, VirtualUser, verifierWorker, type Account, type Bac
 const argv = process.argv.slice(2)
 const option = (name: string): string | undefined => argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3)
 const quick = argv.includes('--quick')
-const holdS = Number(option('hold') ?? (quick ? 4 : 6))
+const holdS = Number(option('hold') ?? (quick ? 4 : 12))
 const vus = Number(option('vus') ?? 16)
 const seed = Number(option('seed') ?? Math.floor(Math.random() * 2 ** 31))
 for (const [name, value] of [['hold', holdS], ['vus', vus], ['seed', seed]] as const) {
