@@ -6,7 +6,7 @@
  * each one a ledger that breaks it.
  */
 import {
-  BEARER_ROUTES, HASHING_ROUTES, VERSION_BUMPS, deathTimes, isSuccess, outcomeUnknown, quantile,
+  BEARER_ROUTES, HASHING_ROUTES, VERSION_BUMPS, deathTimes, isSuccess, latencyOf, outcomeUnknown, quantile,
   type Entry, type FaultWindow, type Ledger,
 } from './ledger.js'
 
@@ -282,11 +282,10 @@ export interface LatencyRow {
 export function latencyRows (ledger: LedgerView, settings: CheckSettings): LatencyRow[] {
   const baseline = ledger.entries.filter((e) => e.phase === settings.baselinePhase && e.status !== 0)
   const sample = (entries: Entry[], baseEntries: Entry[], absolute: number): LatencySample => {
-    const latency = (e: Entry) => e.answered - e.sent
-    const p99 = quantile(entries.map(latency), 0.99)
-    const baselineP99 = quantile(baseEntries.map(latency), 0.99)
+    const p99 = quantile(entries.map(latencyOf), 0.99)
+    const baselineP99 = quantile(baseEntries.map(latencyOf), 0.99)
     const bound = Number.isNaN(baselineP99) ? absolute : Math.max(absolute, settings.loadFactor * baselineP99)
-    const tail = entries.filter((e) => latency(e) >= p99).sort((x, y) => latency(y) - latency(x))
+    const tail = entries.filter((e) => latencyOf(e) >= p99).sort((x, y) => latencyOf(y) - latencyOf(x))
     return { count: entries.length, p99, baselineP99, bound, tail }
   }
   return ledger.faults.map((fault) => {
@@ -307,22 +306,19 @@ export function checkLatency (ledger: LedgerView, settings: CheckSettings): Chec
   const rows = latencyRows(ledger, settings)
   const nameOf = (fault: FaultWindow) => `${fault.kind}${fault.target ? ` ${fault.target}` : ''}`
   for (const { fault, light, hashing } of rows) {
-    const loaded = (s: LatencySample) => s.bound > (s === hashing ? settings.hashingP99Ms : settings.p99Ms)
-      ? `, raised from ${s === hashing ? settings.hashingP99Ms : settings.p99Ms} ms: baseline p99 ${s.baselineP99.toFixed(1)} ms` : ''
     // When the tail was sent: all within a fraction of a second is one stall, spread over the window a slow fault.
     const since = (sent: number) => `${((sent - fault.injected) / 1000).toFixed(3)} s`
-    const tail = ({ tail }: LatencySample) => {
-      const slowest = tail[0]
-      if (slowest === undefined) return ''
-      const sent = tail.map((e) => e.sent)
-      return `; the ${tail.length} at or over p99 were sent from ${since(Math.min(...sent))} to ${since(Math.max(...sent))} after the injection,` +
-        ` the slowest (${(slowest.answered - slowest.sent).toFixed(1)} ms) ${describe(slowest)}`
+    const over = (what: string, s: LatencySample, absolute: number) => {
+      const raised = s.bound > absolute ? `, raised from ${absolute} ms: baseline p99 ${s.baselineP99.toFixed(1)} ms` : ''
+      const sent = s.tail.map((e) => e.sent)
+      const slowest = s.tail[0]
+      const tail = slowest === undefined ? '' : `; the ${s.tail.length} at or over p99 were sent from ${since(Math.min(...sent))} to ${since(Math.max(...sent))}` +
+        ` after the injection, the slowest (${latencyOf(slowest).toFixed(1)} ms) ${describe(slowest)}`
+      return `${nameOf(fault)}: ${what}p99 ${s.p99.toFixed(1)} ms over ${s.count} requests (bound ${s.bound.toFixed(0)} ms${raised})${tail}`
     }
     if (light.count < settings.minLatencySample) violations.push(`${nameOf(fault)}: only ${light.count} requests to measure`)
-    else if (!(light.p99 < light.bound)) violations.push(`${nameOf(fault)}: p99 ${light.p99.toFixed(1)} ms over ${light.count} requests (bound ${light.bound.toFixed(0)} ms${loaded(light)})${tail(light)}`)
-    if (hashing.count > 0 && !(hashing.p99 < hashing.bound)) {
-      violations.push(`${nameOf(fault)}: sign-in/password p99 ${hashing.p99.toFixed(1)} ms over ${hashing.count} requests (bound ${hashing.bound.toFixed(0)} ms${loaded(hashing)})${tail(hashing)}`)
-    }
+    else if (!(light.p99 < light.bound)) violations.push(over('', light, settings.p99Ms))
+    if (hashing.count > 0 && !(hashing.p99 < hashing.bound)) violations.push(over('sign-in/password ', hashing, settings.hashingP99Ms))
   }
   if (rows.length === 0) violations.push('no fault was injected')
   return {

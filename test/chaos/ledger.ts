@@ -236,6 +236,9 @@ function push<K, V> (map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value])
 }
 
+/** How long a request took, from the client's side. */
+export const latencyOf = (entry: Entry): number => entry.answered - entry.sent
+
 /** The q-th quantile (0..1) of `values`, nearest rank; NaN when empty. */
 export function quantile (values: number[], q: number): number {
   if (values.length === 0) return NaN

@@ -42,7 +42,7 @@ import {
   checkServerErrors, checkTheftDetected, latencyRows, type CheckResult, type CheckSettings,
 } from './checks.js'
 import { createJsonClient } from './http.js'
-import { Ledger, deathTimes, isSuccess, outcomeUnknown, quantile, type FaultKind, type FaultWindow, type Target } from './ledger.js'
+import { Ledger, deathTimes, isSuccess, latencyOf, outcomeUnknown, quantile, type FaultKind, type FaultWindow, type Target } from './ledger.js'
 import { createInstance, killChildren, startRedis, type VouchInstance } from './processes.js'
 import { Harness, PASSWORDS, VirtualUser, verifierWorker, type Account, type Backend } from './traffic.js'
 
@@ -377,7 +377,7 @@ function report (results: CheckResult[]): void {
   for (const name of phases) {
     const http = ledger.entries.filter((e) => e.phase === name && e.target !== 'verifier')
     const verify = ledger.entries.filter((e) => e.phase === name && e.target === 'verifier')
-    const latencies = http.filter((e) => e.status !== 0).map((e) => e.answered - e.sent)
+    const latencies = http.filter((e) => e.status !== 0).map(latencyOf)
     const count = (test: (status: number) => boolean) => http.filter((e) => test(e.status)).length
     out.push(row([
       name, http.length, count(isSuccess), count((s) => s >= 400 && s < 500), count((s) => s === 503), count((s) => s >= 500 && s !== 503), count((s) => s === 0),
